@@ -1,0 +1,77 @@
+/* model_internal.h - the bodies of llm_model and llm_ctx, shared by the model's source files. */
+#ifndef MODEL_INTERNAL_H
+#define MODEL_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "kernels.h"
+#include "model.h"
+
+typedef struct llm_layer {
+    kn_matrix_t wq;          /* (n_head*head_dim) x n_embd */
+    kn_matrix_t wk;          /* (n_head_kv*head_dim) x n_embd */
+    kn_matrix_t wv;          /* (n_head_kv*head_dim) x n_embd */
+    kn_matrix_t wo;          /* n_embd x (n_head*head_dim) */
+    kn_matrix_t gate;        /* n_ff x n_embd */
+    kn_matrix_t up;          /* n_ff x n_embd */
+    kn_matrix_t down;        /* n_embd x n_ff */
+    const float *attn_norm;  /* n_embd, owned by llm_model.norms */
+    const float *ffn_norm;   /* n_embd */
+} llm_layer_t;
+
+struct llm_model {
+    llm_hparams_t hp;
+    kn_matrix_t   tok_embd;  /* n_vocab x n_embd; rows dequantized on lookup */
+    kn_matrix_t   output;    /* n_vocab x n_embd; == tok_embd when tied */
+    llm_layer_t  *layers;    /* n_layer */
+    float        *norms;     /* all norm weights dequantized: (2*n_layer + 1) x n_embd */
+    const float  *out_norm;  /* n_embd */
+};
+
+struct llm_ctx {
+    const llm_model_t *m;
+    uint32_t   n_ctx;
+    uint32_t   max_batch;
+    uint32_t   n_past;       /* committed rows */
+    int        mode;         /* KN_MODE_* */
+    kn_pool_t *pool;
+
+    uint32_t   q_dim;        /* n_head * head_dim */
+    uint32_t   kv_dim;       /* n_head_kv * head_dim */
+    float     *k_cache;      /* n_layer x n_ctx x kv_dim */
+    float     *v_cache;      /* n_layer x n_ctx x kv_dim */
+    float     *rope_cos;     /* n_ctx x rope_dim/2, by position */
+    float     *rope_sin;
+
+    /* scratch, sized for max_batch rows, allocated once */
+    float     *x;            /* residual stream, max_batch x n_embd */
+    float     *h;            /* normed input of a sub-block, max_batch x n_embd */
+    float     *q;            /* max_batch x q_dim */
+    float     *att;          /* attention output, max_batch x q_dim */
+    float     *tmp;          /* projection output, max_batch x n_embd */
+    float     *ff_g;         /* max_batch x n_ff */
+    float     *ff_u;         /* max_batch x n_ff */
+    float     *scores;       /* one n_ctx row per (batch row, head) task */
+
+    /* the last batch (pending until commit) */
+    uint32_t   n_batch;
+    int32_t   *parent;       /* max_batch */
+    uint32_t  *pos;          /* max_batch: absolute positions */
+    int32_t   *anc;          /* max_batch x max_batch: ancestors of row i (itself last), by index */
+    uint32_t  *anc_len;      /* max_batch */
+    uint32_t   n_layer_cur;  /* layer being evaluated (for attention tasks) */
+
+    /* kept hidden states: hidden[l] is NULL unless layer l was registered; max_batch x n_embd */
+    float    **hidden;       /* n_layer + 1 */
+    uint32_t   n_hidden_rows;/* rows valid in hidden[] (the last forward's n) */
+
+    char       err[256];
+};
+
+/* writes a message into c->err; returns code */
+int llm_set_err(llm_ctx_t *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+int llm_forward_impl(llm_ctx_t *c, const int32_t *tokens, const int32_t *parent, uint32_t n,
+                     const uint8_t *want_logits, float *logits);
+
+#endif /* MODEL_INTERNAL_H */
