@@ -5,6 +5,7 @@
 #ifndef SAMPLER_H
 #define SAMPLER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct sampler_params {

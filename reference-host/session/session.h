@@ -17,15 +17,17 @@
 #include "sampler.h"
 
 /* ---- target backend: the model being decoded ----
- * Follows the KV contract of model.h: `forward` evaluates n nodes (parent[i] < i, or -1 for a node
- * attached directly to the committed cache) and writes n x n_vocab logits; `commit` keeps the path
- * rows of the last forward (NULL/0 drops them). Return 0 or a negative code; `error` gives text. */
+ * Follows the KV contract of model.h: `forward` evaluates n <= max_batch nodes (parent[i] < i, or
+ * -1 for a node attached directly to the committed cache) and writes logits row i (n_vocab floats)
+ * for every i with want[i] != 0 (want NULL = all rows); `commit` keeps the path rows of the last
+ * forward (NULL/0 drops them). Return 0 or a negative code; `error` gives text. */
 typedef struct sess_target {
     void *ctx;
     uint32_t n_vocab;
     uint32_t n_ctx;                                     /* KV capacity in tokens */
+    uint32_t max_batch;                                 /* most tokens per forward */
     int (*forward)(void *ctx, const int32_t *tokens, const int32_t *parent, uint32_t n,
-                   float *logits);
+                   const uint8_t *want, float *logits);
     int (*commit)(void *ctx, const int32_t *path, uint32_t n_path);
     int (*truncate)(void *ctx, uint32_t n_past);        /* drop committed rows from n_past on */
     const char *(*error)(void *ctx);
