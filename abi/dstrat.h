@@ -57,6 +57,12 @@
  *    reader checks that a field is present with DSTRAT_HAS before reading it, so an older host works
  *    with a newer plugin and the reverse.
  *  - Fixed-width integers, float, double and pointers only: no enum, bool, bitfield or long.
+ *    No struct has tail padding (explicit reserved fields fill it), so a
+ *    field appended later can never hide inside an older side's sizeof.
+ *  - Arrays of boundary structs: dstrat_param_desc_t arrays are strided by their elements'
+ *    struct_size (hosts step by params[0].struct_size). The element types of every other array
+ *    (dstrat_dist_t, dstrat_draft_req_t, dstrat_draft_out_t, and the pointer arrays of
+ *    propose/accept) are frozen for major 1: they grow only through new parallel fields.
  *  - Status codes are int32: 0 ok, negative error, positive non-error outcome. Text for the last
  *    failed call on a strategy is available from last_error(). No function exits, aborts, throws or
  *    longjmps across the boundary; a plugin never prints (it may call host->log).
@@ -214,6 +220,7 @@ typedef struct dstrat_draft_req {
     const int32_t *parent;         /* [n_nodes] an earlier cycle-local id, or PARENT_NONE (root) */
     const uint8_t *want;           /* [n_nodes] 1 = return a distribution; NULL = all */
     uint32_t top_k;                /* entries per returned distribution, 1..max_draft_top_k */
+    uint32_t reserved0;            /* 0; explicit so that no field can land in tail padding */
 } dstrat_draft_req_t;
 
 /* Filled by the host. Contents are host-owned and valid until the next draft_forward for this
@@ -225,6 +232,7 @@ typedef struct dstrat_draft_out {
     const dstrat_dist_t *dist;     /* [n_out] sparse top-k of the draft's next-token distribution */
     uint64_t t_ns;                 /* measured wall time of this forward (CAP_TIMING), else 0 */
     uint32_t n_evaluated;          /* tokens the draft model evaluated (catch-up included) */
+    uint32_t reserved0;            /* 0; explicit so that no field can land in tail padding */
 } dstrat_draft_out_t;
 
 /* ============================================================================ tree */
@@ -265,6 +273,7 @@ typedef struct dstrat_accept {
     int32_t *path;                 /* [capacity] host-allocated; node indices, each a child of
                                       the previous */
     dstrat_token_t next_token;     /* plugin: the token after the path (next root) */
+    uint32_t reserved0;            /* 0; explicit so that no field can land in tail padding */
 } dstrat_accept_t;
 
 /* ============================================================================ feedback */
