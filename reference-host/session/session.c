@@ -169,7 +169,10 @@ static dstrat_status_t DSTRAT_CALL host_draft_forward(const dstrat_host_t *h, ui
     const uint64_t dt = now_ns() - t0;
     dstrat_draft_out_t *o = &outs[0];
     const uint32_t osz = o->struct_size ? o->struct_size : (uint32_t) sizeof *o;
-    dstrat_draft_out_t full = {(uint32_t) sizeof full, n_out, s->draft_out_nodes, s->draft_dists, dt, n_eval};
+    if (osz < offsetof(dstrat_draft_out_t, dist) + sizeof o->dist)
+        return fail(s, DSTRAT_E_INVALID_ARG, "draft_forward: output struct_size %u too small", osz);
+    dstrat_draft_out_t full = {.struct_size = (uint32_t) sizeof full, .n_out = n_out, .node = s->draft_out_nodes,
+                               .dist = s->draft_dists, .t_ns = dt, .n_evaluated = n_eval};
     /* write only the fields the caller's struct has (an older plugin's struct is smaller) */
     memcpy((char *) o + sizeof o->struct_size, (char *) &full + sizeof full.struct_size,
            (osz < sizeof full ? osz : sizeof full) - sizeof o->struct_size);

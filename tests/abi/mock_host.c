@@ -254,7 +254,7 @@ int mock_generate(mock_host_t *mh, dstrat_strategy_t *st, const mock_sizes_t *s,
         int32_t path[MOCK_MAX_NODES];
         struct { dstrat_accept_t a; uint8_t canary[64]; } ab;
         memset(&ab, CANARY, sizeof ab);
-        ab.a = (dstrat_accept_t) { sizeof(dstrat_accept_t), max_depth + 1, 0, path, -1 };
+        ab.a = (dstrat_accept_t) { .struct_size = sizeof(dstrat_accept_t), .capacity = max_depth + 1, .n_path = 0, .path = path, .next_token = -1 };
         ab.a.struct_size = apply_size(&ab.a, sizeof ab.a, s->accept);
         dstrat_accept_t *ap = &ab.a;
         const dstrat_tree_t *tcp = t;
