@@ -366,7 +366,7 @@ typedef struct dstrat_session_params { /* host-owned, read during session_create
     uint64_t host_seq;                 /* echoed in draft_forward requests */
     uint64_t caps;                     /* caps for this sequence (may be narrower than host caps) */
     uint32_t max_tree_depth;
-    uint32_t reserved0;
+    uint32_t greedy;                   /* 1: the host decodes greedily (T = 0) for this sequence */
     uint64_t rng_seed;
 } dstrat_session_params_t;
 
@@ -397,8 +397,9 @@ struct dstrat_strategy {
                                                  const dstrat_token_t *tokens, uint32_t n);
 
     /* [step] Fills trees[i] for the n sessions ss[i] (capacity set by the host). May call
-       host->draft_forward any number of times. DSTRAT_OK, or a negative error for the whole call
-       (then no tree is valid). E_STATE if a session was not reset or an accept is pending. */
+       host->draft_forward any number of times. DSTRAT_OK; DSTRAT_EMPTY when every tree is the root
+       only (nothing drafted, still a valid cycle); or a negative error for the whole call (then no
+       tree is valid). E_STATE if a session was not reset or an accept is pending. */
     dstrat_status_t (DSTRAT_CALL *propose)(dstrat_strategy_t *s, uint32_t n,
                                            dstrat_session_t *const *ss,
                                            dstrat_tree_t *const *trees);
@@ -434,7 +435,7 @@ typedef struct dstrat_entry {
 
     /* [instance] host must stay valid until s->destroy. params (host-owned, call-scoped) are
        validated against the descriptor; missing keys take their defaults. On failure returns
-       E_NOT_FOUND (no such id), E_INVALID_ARG (a message naming the key is written to err,
+       E_NOT_FOUND (no such id), E_STATE (init was not called), E_INVALID_ARG (a message naming the key is written to err,
        NUL-terminated, at most err_cap bytes), E_UNSUPPORTED (host lacks a required cap), E_IO
        (a file parameter could not be read), E_VERSION (host ABI too old). */
     dstrat_status_t (DSTRAT_CALL *strategy_create)(const char *id, const dstrat_host_t *host,

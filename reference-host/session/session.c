@@ -312,6 +312,7 @@ int session_bind(session_t *s, dstrat_strategy_t *strategy) {
         .host_seq = 0,
         .caps = s->host.caps,
         .max_tree_depth = s->limits.max_tree_depth,
+        .greedy = !(s->p.sampling.temperature > 0.0f),
         .rng_seed = s->p.seed,
     };
     dstrat_status_t rc = strategy->session_create(strategy, &sp, &s->ss);
@@ -348,6 +349,8 @@ static int prefill(session_t *s, const int32_t *prompt, uint32_t n) {
         for (uint32_t i = 0; i < m; i++) parent[i] = (int32_t) i;
         if (s->target.commit(s->target.ctx, parent, m) != 0)
             return fail(s, DSTRAT_E_HOST, "target prefill commit: %s", s->target.error ? s->target.error(s->target.ctx) : "failed");
+        if (s->has_draft && s->draft.target_committed && s->draft.target_committed(s->draft.ctx, parent, m) != 0)
+            return fail(s, DSTRAT_E_HOST, "draft: %s", s->draft.error ? s->draft.error(s->draft.ctx) : "failed");
         done += m;
     }
     return 0;
@@ -493,6 +496,9 @@ int64_t session_generate(session_t *s, const sess_run_t *run) {
         /* ---- commit */
         if (s->target.commit(s->target.ctx, s->acc.path, s->acc.n_path) != 0)
             return fail(s, DSTRAT_E_HOST, "target commit: %s", s->target.error ? s->target.error(s->target.ctx) : "failed");
+        if (s->has_draft && s->draft.target_committed &&
+            s->draft.target_committed(s->draft.ctx, s->acc.path, s->acc.n_path) != 0)
+            return fail(s, DSTRAT_E_HOST, "draft: %s", s->draft.error ? s->draft.error(s->draft.ctx) : "failed");
         const uint32_t n_new = s->acc.n_path; /* path drafts + next_token */
         for (uint32_t j = 0; j < n_new && !done; j++) {
             const int32_t tok = j + 1 < n_new ? s->tree.token[s->acc.path[j + 1]] : s->acc.next_token;

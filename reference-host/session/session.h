@@ -45,6 +45,10 @@ typedef struct sess_draft {
                    uint32_t n, float *logits, uint32_t *n_evaluated);
     void (*end_cycle)(void *ctx);
     const char *(*error)(void *ctx);
+    /* Optional: called after every target commit (prefill chunks included) with the rows of the
+     * target's last forward that were committed, in order, so a draft that reads the target's
+     * hidden states (llm_hidden) can take them while they are valid. 0 or negative. */
+    int (*target_committed)(void *ctx, const int32_t *rows, uint32_t n_rows);
 } sess_draft_t;
 
 typedef struct sess_params {
