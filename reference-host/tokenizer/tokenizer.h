@@ -28,11 +28,19 @@ int      tok_is_eog(const tokenizer_t *t, int32_t id);
 
 /* Encodes len bytes of text. parse_special: match control/user-defined tokens written in the text
  * (needed for chat-rendered prompts). Writes up to cap ids; returns the number of ids, or, if cap is
- * too small, minus the number needed (llama.h convention). Never adds BOS (caller does). */
+ * too small, minus the number needed (llama.h convention); INT64_MIN if memory runs out. Never
+ * adds BOS (caller does). Like llama.cpp, invalid UTF-8 bytes are encoded as U+FFFD (EF BF BD),
+ * so only valid UTF-8 text round-trips through tok_piece byte for byte. */
 int64_t tok_encode(const tokenizer_t *t, const char *text, size_t len, int parse_special,
                    int32_t *out, int64_t cap);
 
-/* Raw bytes of one token (byte-level map undone). Control tokens give "" unless show_special.
+/* Token of the single byte b (its GPT-2 byte-map character), -1 if the vocabulary has none.
+ * SmolLM2 lacks a few (0x04 0x06 0x13 0x14 0x16 0x1D): like llama.cpp, tok_encode drops such
+ * bytes, so text containing them does not round-trip. */
+int32_t tok_byte_token(const tokenizer_t *t, uint8_t b);
+
+/* Raw bytes of one token (byte-level map undone). Control tokens give "" unless show_special;
+ * user-defined tokens give their text; byte/unused/undefined-type tokens give "" (as llama.cpp).
  * The returned pointer is owned by t. */
 const char *tok_piece(const tokenizer_t *t, int32_t id, int show_special, size_t *len);
 
@@ -53,7 +61,8 @@ typedef struct tok_stream {
     size_t n_pending;
 } tok_stream_t;
 /* Appends the printable bytes for id to out (capacity cap, at least 64 + longest piece); returns
- * the number of bytes written. */
+ * the number of bytes written (bytes beyond cap are dropped). Control tokens print nothing. At
+ * most 3 bytes are held back; bytes that can never complete a sequence are passed through. */
 size_t tok_stream_feed(const tokenizer_t *t, tok_stream_t *s, int32_t id, char *out, size_t cap);
 size_t tok_stream_flush(tok_stream_t *s, char *out, size_t cap);
 
