@@ -85,6 +85,16 @@ const float *llm_hidden(const llm_ctx_t *c, uint32_t layer, uint32_t i);
 
 int llm_commit(llm_ctx_t *c, const int32_t *path, uint32_t n_path);
 
+/* Like llm_forward, but keeps the rows still pending from earlier forwards since the last commit:
+ * the new rows get scratch ids llm_n_scratch().. and parent[i] may name any earlier scratch id (or
+ * -1). This is how a draft model grows its draft tree level by level within one cycle; commit and
+ * drop then work on all pending rows. Row i of logits / llm_hidden is row i of this call. */
+int llm_forward_append(llm_ctx_t *c, const int32_t *tokens, const int32_t *parent, uint32_t n,
+                       const uint8_t *want_logits, float *logits);
+uint32_t llm_n_scratch(const llm_ctx_t *c);        /* pending (uncommitted) rows */
+uint32_t llm_max_batch(const llm_ctx_t *c);        /* most pending rows */
+const llm_model_t *llm_ctx_model(const llm_ctx_t *c);
+
 /* Read access to committed K/V rows for tests: layer, position -> n_head_kv*head_dim floats. */
 const float *llm_kv_k(const llm_ctx_t *c, uint32_t layer, uint32_t pos);
 const float *llm_kv_v(const llm_ctx_t *c, uint32_t layer, uint32_t pos);

@@ -53,13 +53,15 @@ struct llm_ctx {
     float     *ff_u;         /* max_batch x n_ff */
     float     *scores;       /* one n_ctx row per (batch row, head) task */
 
-    /* the last batch (pending until commit) */
-    uint32_t   n_batch;
+    /* the pending scratch rows (until commit): forwards since the last commit append to them */
+    uint32_t   n_batch;      /* pending rows, all forwards since the last commit/drop */
+    uint32_t   base;         /* scratch id of row 0 of the forward being evaluated */
     int32_t   *parent;       /* max_batch */
     uint32_t  *pos;          /* max_batch: absolute positions */
     int32_t   *anc;          /* max_batch x max_batch: ancestors of row i (itself last), by index */
     uint32_t  *anc_len;      /* max_batch */
-    uint32_t   n_layer_cur;  /* layer being evaluated (for attention tasks) */
+    uint32_t   cur_layer;    /* layer being evaluated (read by attention tasks) */
+    void     (*attention_task)(void *ctx, int64_t t);   /* llm_attention_task[_avx2] */
 
     /* kept hidden states: hidden[l] is NULL unless layer l was registered; max_batch x n_embd */
     float    **hidden;       /* n_layer + 1 */
@@ -71,7 +73,13 @@ struct llm_ctx {
 /* writes a message into c->err; returns code */
 int llm_set_err(llm_ctx_t *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* attention of task t = (batch row t / n_head, head t % n_head); model_attn.c */
+void llm_attention_task(void *ctx, int64_t t);
+#ifdef MODEL_HAVE_AVX2
+void llm_attention_task_avx2(void *ctx, int64_t t);
+#endif
+
 int llm_forward_impl(llm_ctx_t *c, const int32_t *tokens, const int32_t *parent, uint32_t n,
-                     const uint8_t *want_logits, float *logits);
+                     const uint8_t *want_logits, float *logits, int append);
 
 #endif /* MODEL_INTERNAL_H */

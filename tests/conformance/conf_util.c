@@ -16,10 +16,25 @@ static const char *const chain_variants[] = {
     "k=8 acceptance=rejection", NULL,
 };
 static const char *const no_variants[] = {"", NULL};
+static const char *const static_tree_variants[] = {
+    "", "depth=1", "depth=3 top_k=4 total_tokens=16", "depth=8 top_k=2 total_tokens=64", "depth=6 top_k=1",
+    "total_tokens=1", "depth=16 top_k=16 total_tokens=256", NULL,
+};
+/* policy files: random-weight test policies generated at build time (tests/conformance/meson.build),
+   relative to the build root where meson runs the tests */
+static const char *const radar_variants[] = {
+    "", "min_beam_prob=0", "min_beam_prob=1", "top_k=4 max_depth=6 total_tokens=24 min_beam_prob=0.3",
+    "policy=tests/conformance/radar_test_k10.dspol",
+    "policy=tests/conformance/radar_test_k10.dspol decision=threshold threshold=0.5",
+    "policy=tests/conformance/radar_test_k4.dspol top_k=4 total_tokens=20 decision=threshold threshold=0.3",
+    "mode=cost_aware", "mode=cost_aware top_k=4 max_depth=12 total_tokens=256", NULL,
+};
 
 const conf_strategy_t conf_strategies[] = {
     {"ar/dstrat_ar.so", "ar", 0, no_variants},
     {"chain/dstrat_chain.so", "chain", 1, chain_variants},
+    {"static_tree/dstrat_static_tree.so", "static_tree", 1, static_tree_variants},
+    {"radar/dstrat_radar.so", "radar", 1, radar_variants},
 };
 const uint32_t conf_n_strategies = sizeof conf_strategies / sizeof conf_strategies[0];
 

@@ -1,0 +1,207 @@
+/* cli_pipeline.c - see cli_pipeline.h */
+#include "cli_pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "params.h"
+
+int pipeline_prepare(pipeline_t *p, const config_t *cfg, const pipeline_overrides_t *o, char *err,
+                     size_t cap) {
+    static const pipeline_overrides_t none = {0};
+    if (!o) o = &none;
+    memset(p, 0, sizeof *p);
+    p->cfg = cfg;
+    p->draft_path = cfg->draft.path;
+    p->draft_kind = cfg->draft.kind;
+    if (o->draft) {
+        if (!strcmp(o->draft, "none")) p->draft_kind = CONFIG_DRAFT_NONE;
+        else if (!strcmp(o->draft, "ngram")) p->draft_kind = CONFIG_DRAFT_NGRAM;
+        else if (!strncmp(o->draft, "model:", 6) && o->draft[6]) {
+            p->draft_kind = CONFIG_DRAFT_MODEL;
+            p->draft_path = o->draft + 6;
+        } else {
+            snprintf(err, cap, "--draft must be none, ngram or model:PATH, got '%s'", o->draft);
+            return EXIT_USAGE;
+        }
+    }
+    if (p->draft_kind == CONFIG_DRAFT_HEAD) {
+        snprintf(err, cap, "draft kind 'head' is not available in this version");
+        return EXIT_USAGE;
+    }
+    if (p->draft_kind == CONFIG_DRAFT_MODEL && !p->draft_path) {
+        snprintf(err, cap, "draft kind 'model' needs draft.path");
+        return EXIT_USAGE;
+    }
+
+    /* the plugin and its parameters, before any model work */
+    const char *plugin = o->strategy ? o->strategy : (cfg->strategy.plugin ? cfg->strategy.plugin : "ar");
+    const char *sid = o->strategy_id ? o->strategy_id : (o->strategy ? NULL : cfg->strategy.id);
+    p->lib = loader_open(plugin, (const char *const *) cfg->plugin_path, cfg->n_plugin_path, err, cap);
+    if (!p->lib) return EXIT_INPUT;
+    p->desc = loader_find(p->lib, sid, err, cap);
+    if (!p->desc) return EXIT_USAGE;
+    p->params = calloc(cfg->strategy.params.n + o->n_params + 1, sizeof *p->params);
+    if (!p->params) {
+        snprintf(err, cap, "out of memory");
+        return EXIT_RUNTIME;
+    }
+    if (!o->strategy && cfg->strategy.params.n) {
+        if (config_check_params(cfg, p->desc, err, cap) != 0) return EXIT_USAGE;
+        /* the config is the caller's, but resolving PATH params is idempotent and belongs to setup */
+        if (config_resolve_param_paths((config_t *) cfg, p->desc) != 0) {
+            snprintf(err, cap, "out of memory");
+            return EXIT_RUNTIME;
+        }
+        for (uint32_t i = 0; i < cfg->strategy.params.n; i++) {
+            int overridden = 0;
+            for (uint32_t j = 0; j < o->n_params; j++)
+                overridden |= !strcmp(o->params[j].key, cfg->strategy.params.params[i].key);
+            if (!overridden) p->params[p->n_params++] = cfg->strategy.params.params[i];
+        }
+    }
+    for (uint32_t j = 0; j < o->n_params; j++) p->params[p->n_params++] = o->params[j];
+    char why[1024];
+    if (dsp_parse(p->desc->params, p->desc->n_params, p->params, p->n_params, NULL, why, sizeof why) != 0) {
+        snprintf(err, cap, "strategy '%s': %s", p->desc->id, why);
+        return EXIT_USAGE;
+    }
+    if ((p->desc->required_caps & DSTRAT_CAP_DRAFT) && p->draft_kind == CONFIG_DRAFT_NONE) {
+        snprintf(err, cap,
+                 "strategy '%s' needs a draft: set draft.kind in the config or pass --draft ngram|model:PATH",
+                 p->desc->id);
+        return EXIT_USAGE;
+    }
+    p->sp = (sess_params_t) {
+        .sampling = {(float) cfg->sampling.temperature, (int32_t) cfg->sampling.top_k, (float) cfg->sampling.top_p},
+        .seed = cfg->sampling.seed,
+        .max_tree_nodes = cfg->limits.max_tree_nodes,
+        .max_tree_depth = cfg->limits.max_tree_depth,
+    };
+    return 0;
+}
+
+llm_ctx_params_t pipeline_ctx_params(const config_t *cfg, int fast) {
+    const uint32_t max_nodes = cfg->limits.max_tree_nodes;
+    return (llm_ctx_params_t) {.n_ctx = cfg->limits.n_ctx, .max_batch = max_nodes > 64 ? max_nodes : 64,
+                               .n_threads = (int) cfg->model.threads,
+                               .mode = fast ? KN_MODE_FAST : KN_MODE_EXACT};
+}
+
+int pipeline_models_open(pipeline_models_t *m, const char *path, const llm_ctx_params_t *cp, char *err,
+                         size_t cap) {
+    memset(m, 0, sizeof *m);
+    m->cp = *cp;
+    if (!(m->path = strdup(path))) {
+        snprintf(err, cap, "out of memory");
+        return EXIT_RUNTIME;
+    }
+    if (cli_model_open(&m->target, path, err, cap) != 0) return EXIT_INPUT;
+    if (!(m->ctx = llm_ctx_create(m->target.model, cp, err, cap))) return EXIT_RUNTIME;
+    mb_target_init(&m->backend, m->ctx);
+    return 0;
+}
+
+void pipeline_models_close(pipeline_models_t *m) {
+    for (uint32_t i = 0; i < m->n_drafts; i++) {
+        pipeline_draft_model_t *d = &m->drafts[i];
+        llm_ctx_free(d->ctx);
+        mb_draft_model_free(&d->state);
+        cli_model_close(&d->m);
+        free(d->path);
+    }
+    llm_ctx_free(m->ctx);
+    cli_model_close(&m->target);
+    free(m->path);
+    memset(m, 0, sizeof *m);
+}
+
+/* The shared draft model for path, opened on first use. */
+static pipeline_draft_model_t *draft_model(pipeline_models_t *m, const char *path, int *rc, char *err,
+                                           size_t cap) {
+    for (uint32_t i = 0; i < m->n_drafts; i++)
+        if (!strcmp(m->drafts[i].path, path)) return &m->drafts[i];
+    if (m->n_drafts == PIPELINE_MAX_DRAFT_MODELS) {
+        snprintf(err, cap, "more than %d different draft models", PIPELINE_MAX_DRAFT_MODELS);
+        *rc = EXIT_USAGE;
+        return NULL;
+    }
+    pipeline_draft_model_t *d = &m->drafts[m->n_drafts];
+    memset(d, 0, sizeof *d);
+    char why[1536];
+    if (cli_model_open(&d->m, path, why, sizeof why) != 0) {
+        snprintf(err, cap, "draft model: %s", why);
+        *rc = EXIT_INPUT;
+        return NULL;
+    }
+    const uint32_t nv = llm_model_hparams(d->m.model)->n_vocab;
+    if (nv != m->backend.n_vocab) {
+        snprintf(err, cap, "draft model %s has a vocabulary of %u tokens, the target %u", path, nv,
+                 m->backend.n_vocab);
+        cli_model_close(&d->m);
+        *rc = EXIT_INPUT;
+        return NULL;
+    }
+    if (!(d->ctx = llm_ctx_create(d->m.model, &m->cp, why, sizeof why)) || !(d->path = strdup(path))) {
+        snprintf(err, cap, "draft: %s", d->ctx ? "out of memory" : why);
+        llm_ctx_free(d->ctx);
+        cli_model_close(&d->m);
+        *rc = EXIT_RUNTIME;
+        return NULL;
+    }
+    mb_draft_model_init(&d->draft, &d->state, d->ctx);
+    m->n_drafts++;
+    return d;
+}
+
+int pipeline_open(pipeline_t *p, pipeline_models_t *m, char *err, size_t cap) {
+    p->models = m;
+    const sess_draft_t *draftp = NULL;
+    if (p->draft_kind == CONFIG_DRAFT_NGRAM) {
+        if (!(p->ngram = ngram_draft_new(m->backend.n_vocab, NULL))) {
+            snprintf(err, cap, "out of memory");
+            return EXIT_RUNTIME;
+        }
+        ngram_draft_backend(p->ngram, &p->ngram_backend);
+        draftp = &p->ngram_backend;
+    } else if (p->draft_kind == CONFIG_DRAFT_MODEL) {
+        int rc = 0;
+        pipeline_draft_model_t *d = draft_model(m, p->draft_path, &rc, err, cap);
+        if (!d) return rc;
+        draftp = &d->draft;
+    }
+    if (!(p->sess = session_create(&m->backend, draftp, &p->sp, err, cap))) return EXIT_USAGE;
+    if (loader_create(p->lib, p->desc->id, session_host(p->sess), p->params, p->n_params, &p->strat, err, cap) !=
+        DSTRAT_OK)
+        return EXIT_USAGE;
+    if (session_bind(p->sess, p->strat) != 0) {
+        snprintf(err, cap, "%s", session_error(p->sess));
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+int64_t pipeline_generate(pipeline_t *p, const sess_run_t *run, char *err, size_t cap) {
+    if (!p->sess) {
+        snprintf(err, cap, "pipeline_generate: the pipeline is not open");
+        return -1;
+    }
+    int64_t n = session_generate(p->sess, run);
+    if (n < 0) {
+        snprintf(err, cap, "%s", session_error(p->sess));
+        return -1;
+    }
+    return n;
+}
+
+const sess_stats_t *pipeline_stats(const pipeline_t *p) { return p->sess ? session_stats(p->sess) : NULL; }
+
+void pipeline_close(pipeline_t *p) {
+    session_free(p->sess);
+    if (p->strat) p->strat->destroy(p->strat); /* after the session, before the library */
+    ngram_draft_free(p->ngram);
+    loader_close(p->lib);
+    free(p->params);
+    memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,283 @@
+/* feature_head_load.c - the head's weights file: hashing, fingerprint, load and verification
+ * (see feature_head.h and policies/draft_head/README.md). */
+#include "feature_head_internal.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+/* ------------------------------------------------------------------------------ hashing */
+#define FH_GOLDEN 0x9E3779B97F4A7C15ull
+#define FH_FINAL_K 0xD6E8FEB86659FD93ull
+
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void fh_hash_init(fh_hash_t *s) { s->h = s->n_words = 0; }
+
+void fh_hash_update(fh_hash_t *s, const void *data, uint64_t nbytes) {
+    const uint8_t *p = (const uint8_t *) data;
+    uint64_t full = nbytes / 8, h = s->h, i = s->n_words;
+    for (uint64_t k = 0; k < full; k++) {
+        uint64_t w;
+        memcpy(&w, p + 8 * k, 8); /* little-endian hosts only (x86-64, aarch64) */
+        i++;
+        h += mix64(w + i * FH_GOLDEN);
+    }
+    if (nbytes % 8) {
+        uint64_t w = 0;
+        memcpy(&w, p + 8 * full, nbytes % 8);
+        i++;
+        h += mix64(w + i * FH_GOLDEN);
+    }
+    s->h = h;
+    s->n_words = i;
+}
+
+uint64_t fh_hash_final(const fh_hash_t *s) { return mix64(s->h ^ (s->n_words * FH_FINAL_K)); }
+
+int fh_target_fingerprint(const gguf_file_t *target, const llm_hparams_t *hp, uint64_t *out, char *err,
+                          size_t err_cap) {
+    const gguf_tensor_t *t = gguf_find_tensor(target, "token_embd.weight");
+    if (!t) {
+        snprintf(err, err_cap, "target has no token_embd.weight tensor to fingerprint");
+        return -1;
+    }
+    fh_hash_t s;
+    fh_hash_init(&s);
+    fh_hash_update(&s, t->data, t->nbytes);
+    uint32_t hv[7] = {hp->n_vocab, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->n_ff, t->type};
+    fh_hash_update(&s, hv, sizeof hv);
+    *out = fh_hash_final(&s);
+    return 0;
+}
+
+uint64_t fh_tensor_checksum(const gguf_file_t *head) {
+    fh_hash_t s;
+    fh_hash_init(&s);
+    for (int64_t i = 0; i < gguf_n_tensors(head); i++) {
+        const gguf_tensor_t *t = gguf_tensor_at(head, i);
+        fh_hash_update(&s, t->data, t->nbytes);
+    }
+    return fh_hash_final(&s);
+}
+
+/* ------------------------------------------------------------------------------ loading */
+static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int get_u32(const gguf_file_t *g, const char *key, uint32_t *out, char *err, size_t cap) {
+    int rc = gguf_get_u32(g, key, out);
+    if (rc == -1) return fail(err, cap, "draft head: metadata key %s is missing", key);
+    if (rc != 0) return fail(err, cap, "draft head: metadata key %s is not an unsigned 32-bit integer", key);
+    return 0;
+}
+
+static int get_f32(const gguf_file_t *g, const char *key, float *out, char *err, size_t cap) {
+    if (gguf_get_f32(g, key, out) != 0) return fail(err, cap, "draft head: metadata key %s is missing or not a float", key);
+    return 0;
+}
+
+/* "0123456789abcdef" -> value; -1 if the key is absent or not 16 hex digits */
+static int get_hex64(const gguf_file_t *g, const char *key, uint64_t *out, char *err, size_t cap) {
+    gguf_str_t s;
+    if (gguf_get_str(g, key, &s) != 0 || s.len != 16)
+        return fail(err, cap, "draft head: metadata key %s is missing or not 16 hex digits", key);
+    uint64_t v = 0;
+    for (uint64_t i = 0; i < 16; i++) {
+        char c = s.ptr[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return fail(err, cap, "draft head: metadata key %s is not lower-case hex", key);
+        v = v << 4 | (uint64_t) d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A 2-D matrix tensor with ne = {cols, rows}, in a type kn_matmul supports. */
+static int get_matrix(const gguf_file_t *g, const char *name, int64_t cols, int64_t rows, kn_matrix_t *m, char *err,
+                      size_t cap) {
+    const gguf_tensor_t *t = gguf_find_tensor(g, name);
+    if (!t) return fail(err, cap, "draft head: tensor %s is missing", name);
+    if (t->n_dims != 2 || t->ne[0] != cols || t->ne[1] != rows)
+        return fail(err, cap, "draft head: tensor %s has shape [%" PRId64 ", %" PRId64 "], expected [%" PRId64 ", %" PRId64 "]",
+                    name, t->ne[0], t->ne[1], cols, rows);
+    if (t->type != GGML_TYPE_F32 && t->type != GGML_TYPE_F16 && t->type != GGML_TYPE_Q8_0)
+        return fail(err, cap, "draft head: tensor %s has type %s (F32, F16 or Q8_0 expected)", name,
+                    gguf_type_name(t->type));
+    if (t->nbytes != (uint64_t) rows * kn_row_bytes(t->type, cols))
+        return fail(err, cap, "draft head: tensor %s has %" PRIu64 " bytes, not a %" PRId64 "x%" PRId64 " %s matrix", name,
+                    t->nbytes, rows, cols, gguf_type_name(t->type));
+    *m = (kn_matrix_t) {t->type, rows, cols, t->data};
+    return 0;
+}
+
+/* A 1-D norm weight of n floats (F32 or F16), copied out as F32. */
+static float *get_vector(const gguf_file_t *g, const char *name, int64_t n, char *err, size_t cap) {
+    const gguf_tensor_t *t = gguf_find_tensor(g, name);
+    if (!t) {
+        fail(err, cap, "draft head: tensor %s is missing", name);
+        return NULL;
+    }
+    if (t->n_dims != 1 || t->ne[0] != n || (t->type != GGML_TYPE_F32 && t->type != GGML_TYPE_F16)) {
+        fail(err, cap, "draft head: tensor %s must be a 1-D F32/F16 vector of %" PRId64 " elements", name, n);
+        return NULL;
+    }
+    float *v = malloc((size_t) n * sizeof *v);
+    if (!v) {
+        fail(err, cap, "draft head: out of memory");
+        return NULL;
+    }
+    kn_dequant_row(t->type, t->data, v, n);
+    return v;
+}
+
+static int check_hparams(const fh_hparams_t *p, const llm_hparams_t *thp, char *err, size_t cap) {
+    if (p->n_embd != thp->n_embd)
+        return fail(err, cap, "draft head: n_embd %u does not match the target's %u (a head for another target)",
+                    p->n_embd, thp->n_embd);
+    if (p->n_target_vocab != thp->n_vocab)
+        return fail(err, cap, "draft head: target_vocab_size %u does not match the target's %u", p->n_target_vocab,
+                    thp->n_vocab);
+    if (!p->n_head || !p->n_head_kv || p->n_head % p->n_head_kv || !p->head_dim || p->head_dim % 2 ||
+        p->head_dim > 256 || !p->n_ff || p->n_embd % 32 || p->n_ff % 32)
+        return fail(err, cap, "draft head: inconsistent attention/MLP hyperparameters (heads %u/%u, head_dim %u, ff %u)",
+                    p->n_head, p->n_head_kv, p->head_dim, p->n_ff);
+    if (!p->n_draft_vocab || p->n_draft_vocab > p->n_target_vocab)
+        return fail(err, cap, "draft head: draft_vocab_size %u outside 1..%u", p->n_draft_vocab, p->n_target_vocab);
+    for (uint32_t i = 0; i < FH_N_FUSE; i++)
+        if (p->fuse_layers[i] >= thp->n_layer)
+            return fail(err, cap, "draft head: fuse layer %u is beyond the target's %u layers", p->fuse_layers[i],
+                        thp->n_layer);
+    return 0;
+}
+
+void fh_head_free(fh_head_t *h) {
+    if (!h) return;
+    free(h->norm_emb);
+    free(h->norm_feat);
+    free(h->norm_ffn);
+    free(h->norm_out);
+    free(h->d2t);
+    free(h);
+}
+
+const fh_hparams_t *fh_head_hparams(const fh_head_t *h) { return &h->hp; }
+const int32_t *fh_head_d2t(const fh_head_t *h) { return h->d2t; }
+
+fh_head_t *fh_head_load(const gguf_file_t *g, const gguf_file_t *target_g, const llm_hparams_t *thp, char *err,
+                        size_t cap) {
+    gguf_str_t arch;
+    if (gguf_get_str(g, "general.architecture", &arch) != 0 || !gguf_str_eq(arch, FH_ARCH)) {
+        fail(err, cap, "draft head: general.architecture is '%.*s', expected '" FH_ARCH "'",
+             gguf_get_str(g, "general.architecture", &arch) == 0 ? (int) arch.len : 9,
+             gguf_get_str(g, "general.architecture", &arch) == 0 ? arch.ptr : "(missing)");
+        return NULL;
+    }
+    uint32_t version;
+    if (get_u32(g, FH_KEY "format_version", &version, err, cap)) return NULL;
+    if (version != FH_FORMAT_VERSION) {
+        fail(err, cap, "draft head: format version %u, this host reads version %u", version, FH_FORMAT_VERSION);
+        return NULL;
+    }
+    /* integrity first: a damaged file should say so, not fail on some derived check */
+    uint64_t want_sum, want_fp, fp;
+    if (get_hex64(g, FH_KEY "tensor_checksum", &want_sum, err, cap)) return NULL;
+    uint64_t sum = fh_tensor_checksum(g);
+    if (sum != want_sum) {
+        fail(err, cap, "draft head: tensor data checksum %016" PRIx64 " does not match the stored %016" PRIx64
+             " (the file is damaged)", sum, want_sum);
+        return NULL;
+    }
+    if (get_hex64(g, FH_KEY "target_fingerprint", &want_fp, err, cap)) return NULL;
+    if (fh_target_fingerprint(target_g, thp, &fp, err, cap)) return NULL;
+    if (fp != want_fp) {
+        fail(err, cap, "draft head: trained for another target (fingerprint %016" PRIx64 ", this target is %016" PRIx64
+             "); retrain it with scripts/draft_head_train.sh", want_fp, fp);
+        return NULL;
+    }
+
+    fh_head_t *h = calloc(1, sizeof *h);
+    if (!h) {
+        fail(err, cap, "draft head: out of memory");
+        return NULL;
+    }
+    fh_hparams_t *p = &h->hp;
+    if (get_u32(g, FH_KEY "n_embd", &p->n_embd, err, cap) || get_u32(g, FH_KEY "n_head", &p->n_head, err, cap) ||
+        get_u32(g, FH_KEY "n_head_kv", &p->n_head_kv, err, cap) ||
+        get_u32(g, FH_KEY "head_dim", &p->head_dim, err, cap) || get_u32(g, FH_KEY "n_ff", &p->n_ff, err, cap) ||
+        get_u32(g, FH_KEY "draft_vocab_size", &p->n_draft_vocab, err, cap) ||
+        get_u32(g, FH_KEY "target_vocab_size", &p->n_target_vocab, err, cap) ||
+        get_f32(g, FH_KEY "rms_eps", &p->rms_eps, err, cap) ||
+        get_f32(g, FH_KEY "rope_freq_base", &p->rope_freq_base, err, cap))
+        goto fail;
+    uint32_t et;
+    uint64_t n;
+    const void *data;
+    if (gguf_get_arr_info(g, FH_KEY "fuse_layers", &et, &n) != 0 || et != GGUF_TYPE_UINT32 || n != FH_N_FUSE ||
+        gguf_get_arr_data(g, FH_KEY "fuse_layers", &data) != 0) {
+        fail(err, cap, "draft head: " FH_KEY "fuse_layers must be an array of %u uint32", FH_N_FUSE);
+        goto fail;
+    }
+    memcpy(p->fuse_layers, data, sizeof p->fuse_layers);
+    if (check_hparams(p, thp, err, cap)) goto fail;
+    if (gguf_get_arr_info(g, FH_KEY "d2t", &et, &n) != 0 || et != GGUF_TYPE_INT32 || n != p->n_draft_vocab ||
+        gguf_get_arr_data(g, FH_KEY "d2t", &data) != 0) {
+        fail(err, cap, "draft head: " FH_KEY "d2t must be an int32 array of draft_vocab_size (%u) target ids",
+             p->n_draft_vocab);
+        goto fail;
+    }
+    h->d2t = malloc(n * sizeof *h->d2t);
+    if (!h->d2t) {
+        fail(err, cap, "draft head: out of memory");
+        goto fail;
+    }
+    memcpy(h->d2t, data, n * sizeof *h->d2t);
+    for (uint64_t i = 0; i < n; i++)
+        if (h->d2t[i] < 0 || (uint32_t) h->d2t[i] >= p->n_target_vocab) {
+            fail(err, cap, "draft head: d2t[%" PRIu64 "] = %d is not a target token id", i, h->d2t[i]);
+            goto fail;
+        }
+
+    const int64_t e = p->n_embd, qd = (int64_t) p->n_head * p->head_dim, kvd = (int64_t) p->n_head_kv * p->head_dim;
+    if (get_matrix(g, "fc.weight", FH_N_FUSE * e, e, &h->fc, err, cap) ||
+        get_matrix(g, "attn_q.weight", 2 * e, qd, &h->wq, err, cap) ||
+        get_matrix(g, "attn_k.weight", 2 * e, kvd, &h->wk, err, cap) ||
+        get_matrix(g, "attn_v.weight", 2 * e, kvd, &h->wv, err, cap) ||
+        get_matrix(g, "attn_output.weight", qd, e, &h->wo, err, cap) ||
+        get_matrix(g, "ffn_gate.weight", e, p->n_ff, &h->w_gate, err, cap) ||
+        get_matrix(g, "ffn_up.weight", e, p->n_ff, &h->w_up, err, cap) ||
+        get_matrix(g, "ffn_down.weight", p->n_ff, e, &h->w_down, err, cap) ||
+        get_matrix(g, "output.weight", e, p->n_draft_vocab, &h->w_out, err, cap))
+        goto fail;
+    if (!(h->norm_emb = get_vector(g, "emb_norm.weight", e, err, cap)) ||
+        !(h->norm_feat = get_vector(g, "feat_norm.weight", e, err, cap)) ||
+        !(h->norm_ffn = get_vector(g, "ffn_norm.weight", e, err, cap)) ||
+        !(h->norm_out = get_vector(g, "output_norm.weight", e, err, cap)))
+        goto fail;
+
+    const gguf_tensor_t *te = gguf_find_tensor(target_g, "token_embd.weight");
+    if (!te || te->n_dims != 2 || te->ne[0] != e || te->ne[1] != p->n_target_vocab || !kn_type_supported(te->type)) {
+        fail(err, cap, "draft head: the target's token_embd.weight is missing or not [%" PRId64 ", %u]", e,
+             p->n_target_vocab);
+        goto fail;
+    }
+    h->embd = (kn_matrix_t) {te->type, te->ne[1], te->ne[0], te->data};
+    return h;
+fail:
+    fh_head_free(h);
+    return NULL;
+}

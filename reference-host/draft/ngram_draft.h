@@ -1,0 +1,26 @@
+/* ngram_draft.h - a weightless draft (prompt lookup): for a node, take the last n tokens of its
+ * context (committed tokens + its path in the draft tree) and propose what followed earlier
+ * occurrences of that n-gram in the committed text, longest n first. It implements the session's
+ * sess_draft_t, so any strategy can use it. */
+#ifndef NGRAM_DRAFT_H
+#define NGRAM_DRAFT_H
+
+#include <stdint.h>
+
+#include "session.h"
+
+typedef struct ngram_draft_params {
+    uint32_t min_n;       /* shortest n-gram to match (default 1) */
+    uint32_t max_n;       /* longest n-gram to match (default 4) */
+    uint32_t max_matches; /* occurrences examined per node, most recent first (default 64) */
+} ngram_draft_params_t;
+
+typedef struct ngram_draft ngram_draft_t;
+
+/* NULL on allocation failure. params may be NULL (defaults). */
+ngram_draft_t *ngram_draft_new(uint32_t n_vocab, const ngram_draft_params_t *params);
+void ngram_draft_free(ngram_draft_t *d);
+/* Fills the backend interface; d must outlive its use. */
+void ngram_draft_backend(ngram_draft_t *d, sess_draft_t *out);
+
+#endif

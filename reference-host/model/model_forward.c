@@ -1,0 +1,202 @@
+/* model_forward.c - the batched llama forward over a draft tree.
+ *
+ * Batch invariance: every per-token step (embedding, RMSNorm, RoPE, SwiGLU, residual adds) is a
+ * function of that token's row alone; matrix products go through kn_matmul in exact mode; and a
+ * row's attention visits its keys in position order (committed rows, then its ancestors in this
+ * batch, which have increasing positions) and never touches masked keys. So a token's result does
+ * not depend on what else is in the batch, and a tree forward + commit equals sequential feeding.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+/* ---- per-row primitives ------------------------------------------------------------------ */
+
+/* ggml rms_norm then mul: sum of squares in double, scale = 1/sqrtf(mean + eps) */
+static void rms_norm(float *out, const float *x, const float *w, uint32_t n, float eps)
+{
+    double sum = 0.0;
+    for (uint32_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = (x[i] * scale) * w[i];
+}
+
+/* normal (adjacent-pair) RoPE on n_heads heads of one row at table row cs/sn */
+static void rope_row(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float *cs,
+                     const float *sn)
+{
+    for (uint32_t h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * head_dim;
+        for (uint32_t i = 0; i < rope_dim / 2; i++) {
+            const float x0 = x[2 * i], x1 = x[2 * i + 1];
+            x[2 * i] = x0 * cs[i] - x1 * sn[i];
+            x[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+        }
+    }
+}
+
+/* ---- pool tasks ---------------------------------------------------------------------------- */
+
+/* SwiGLU of one row: g = silu(g) * u */
+static void swiglu_task(void *arg, int64_t i)
+{
+    llm_ctx_t *c = arg;
+    const uint32_t n_ff = c->m->hp.n_ff;
+    float *g = c->ff_g + (size_t)i * n_ff;
+    const float *u = c->ff_u + (size_t)i * n_ff;
+    for (uint32_t k = 0; k < n_ff; k++)
+        g[k] = g[k] / (1.0f + expf(-g[k])) * u[k];
+}
+
+/* ---- the forward --------------------------------------------------------------------------- */
+
+static int matmul(llm_ctx_t *c, const kn_matrix_t *W, const float *X, uint32_t n, float *Y, const char *what,
+                  uint32_t layer)
+{
+    if (kn_matmul(W, X, n, Y, c->pool, c->mode) != 0)
+        return llm_set_err(c, LLM_E_BADFILE, "kn_matmul failed for %s of layer %u (type %s)", what, layer,
+                           gguf_type_name(W->type));
+    return 0;
+}
+
+static int check_batch(llm_ctx_t *c, const int32_t *tokens, const int32_t *parent, uint32_t n, uint32_t base)
+{
+    const llm_hparams_t *hp = &c->m->hp;
+    if (!tokens && n)
+        return llm_set_err(c, LLM_E_ARG, "llm_forward: tokens is NULL");
+    if ((uint64_t)c->n_past + base + n > c->n_ctx)
+        return llm_set_err(c, LLM_E_CTX_FULL, "llm_forward: context full: %u committed + %u pending + %u new tokens > n_ctx %u",
+                           c->n_past, base, n, c->n_ctx);
+    if (base + n > c->max_batch)
+        return llm_set_err(c, LLM_E_ARG, "llm_forward: %u pending + %u new tokens exceed max_batch %u", base, n,
+                           c->max_batch);
+    for (uint32_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || (uint32_t)tokens[i] >= hp->n_vocab)
+            return llm_set_err(c, LLM_E_ARG, "llm_forward: token[%u] = %d is out of range (n_vocab %u)", i,
+                               tokens[i], hp->n_vocab);
+        int32_t p = parent ? parent[i] : (int32_t)(base + i) - 1;
+        if (p < -1 || p >= (int32_t)(base + i))
+            return llm_set_err(c, LLM_E_ARG, "llm_forward: parent[%u] = %d must be -1 or an earlier row (< %u)", i,
+                               p, base + i);
+    }
+    return 0;
+}
+
+int llm_forward_impl(llm_ctx_t *c, const int32_t *tokens, const int32_t *parent, uint32_t n,
+                     const uint8_t *want_logits, float *logits, int append)
+{
+    if (!c)
+        return LLM_E_ARG;
+    const uint32_t base = append ? c->n_batch : 0;
+    int rc = check_batch(c, tokens, parent, n, base);
+    if (rc)
+        return rc;
+    if (n == 0) {   /* an empty batch: nothing to evaluate */
+        c->n_batch = base;
+        c->n_hidden_rows = 0;
+        return 0;
+    }
+    const llm_model_t *m = c->m;
+    const llm_hparams_t *hp = &m->hp;
+    const uint32_t d = hp->n_embd, half = hp->rope_dim / 2, kvd = c->kv_dim;
+    const size_t layer_stride = (size_t)c->n_ctx * kvd;
+
+    /* tree bookkeeping over scratch ids r = base + i: positions and ancestor lists
+       (anc(r) = anc(parent) + r) */
+    c->n_batch = base;
+    c->base = base;
+    c->n_hidden_rows = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint32_t r = base + i;
+        const int32_t p = parent ? parent[i] : (int32_t)r - 1;
+        int32_t *a = c->anc + (size_t)r * c->max_batch;
+        uint32_t len = 0;
+        if (p >= 0) {
+            len = c->anc_len[p];
+            memcpy(a, c->anc + (size_t)p * c->max_batch, len * sizeof *a);
+        }
+        a[len] = (int32_t)r;
+        c->anc_len[r] = len + 1;
+        c->parent[r] = p;
+        c->pos[r] = c->n_past + len;
+    }
+
+    /* embeddings */
+    const size_t emb_row = kn_row_bytes(m->tok_embd.type, d);
+    for (uint32_t i = 0; i < n; i++)
+        kn_dequant_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)tokens[i] * emb_row,
+                       c->x + (size_t)i * d, d);
+
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        const llm_layer_t *L = &m->layers[l];
+        if (c->hidden[l])
+            memcpy(c->hidden[l], c->x, (size_t)n * d * sizeof(float));
+
+        /* attention block */
+        for (uint32_t i = 0; i < n; i++)
+            rms_norm(c->h + (size_t)i * d, c->x + (size_t)i * d, L->attn_norm, d, hp->rms_eps);
+        float *Kb = c->k_cache + l * layer_stride + ((size_t)c->n_past + base) * kvd;   /* slots n_past + base + i */
+        float *Vb = c->v_cache + l * layer_stride + ((size_t)c->n_past + base) * kvd;
+        if ((rc = matmul(c, &L->wq, c->h, n, c->q, "attn_q", l)) || (rc = matmul(c, &L->wk, c->h, n, Kb, "attn_k", l)) ||
+            (rc = matmul(c, &L->wv, c->h, n, Vb, "attn_v", l)))
+            return rc;
+        for (uint32_t i = 0; i < n; i++) {
+            const float *cs = c->rope_cos + (size_t)c->pos[base + i] * half, *sn = c->rope_sin + (size_t)c->pos[base + i] * half;
+            rope_row(c->q + (size_t)i * c->q_dim, hp->n_head, hp->head_dim, hp->rope_dim, cs, sn);
+            rope_row(Kb + (size_t)i * kvd, hp->n_head_kv, hp->head_dim, hp->rope_dim, cs, sn);
+        }
+        c->cur_layer = l;
+        kn_pool_run(c->pool, c->attention_task, c, (int64_t)n * hp->n_head);
+        if ((rc = matmul(c, &L->wo, c->att, n, c->tmp, "attn_output", l)))
+            return rc;
+        for (size_t k = 0; k < (size_t)n * d; k++)
+            c->x[k] += c->tmp[k];
+
+        /* feed-forward block */
+        for (uint32_t i = 0; i < n; i++)
+            rms_norm(c->h + (size_t)i * d, c->x + (size_t)i * d, L->ffn_norm, d, hp->rms_eps);
+        if ((rc = matmul(c, &L->gate, c->h, n, c->ff_g, "ffn_gate", l)) ||
+            (rc = matmul(c, &L->up, c->h, n, c->ff_u, "ffn_up", l)))
+            return rc;
+        if (n == 1)
+            swiglu_task(c, 0);
+        else
+            kn_pool_run(c->pool, swiglu_task, c, n);
+        if ((rc = matmul(c, &L->down, c->ff_g, n, c->tmp, "ffn_down", l)))
+            return rc;
+        for (size_t k = 0; k < (size_t)n * d; k++)
+            c->x[k] += c->tmp[k];
+    }
+
+    /* final norm (h) and the kept final state */
+    for (uint32_t i = 0; i < n; i++)
+        rms_norm(c->h + (size_t)i * d, c->x + (size_t)i * d, m->out_norm, d, hp->rms_eps);
+    if (c->hidden[hp->n_layer])
+        memcpy(c->hidden[hp->n_layer], c->h, (size_t)n * d * sizeof(float));
+    c->n_batch = base + n;
+    c->n_hidden_rows = n;
+
+    if (!logits)
+        return 0;
+    /* LM head only for the wanted rows: one matmul per run of consecutive wanted rows, straight into
+     * place (typically one run: all rows for verification, the last row for a prefill) */
+    const size_t V = hp->n_vocab;
+    for (uint32_t a = 0; a < n;) {
+        if (want_logits && !want_logits[a]) {
+            a++;
+            continue;
+        }
+        uint32_t b = a + 1;
+        while (b < n && (!want_logits || want_logits[b]))
+            b++;
+        if ((rc = matmul(c, &m->output, c->h + (size_t)a * d, b - a, logits + (size_t)a * V, "output",
+                         hp->n_layer)))
+            return rc;
+        a = b;
+    }
+    return 0;
+}
