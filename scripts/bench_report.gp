@@ -4,7 +4,7 @@
 #       speedup_tI.dat: a header row, then per prompt set (and 'all'): name, then mean lo hi per config
 #   gnuplot -e "dir='DIR'; plot_kind='cycles'; nrow=N" bench_report.gp
 #       cycles.dat: config draft_calls_per_cycle tau draft_ms verify_ms strategy_ms other_ms (per token)
-set terminal png size 1000,600 font ',10'
+set terminal png size 1000,600 font ',10' noenhanced
 set grid ytics
 set key outside right top
 

@@ -113,8 +113,8 @@ class Head(torch.nn.Module):
 
     def unroll(self, feats, emb, steps):
         """feats: (T, 3e) target features, emb: (T, e) embeddings of the tokens.
-        Returns [logits_k (T-k, vd)] for k = 0..steps: step k, row r = the depth-k node below root r
-        (position r + k), predicting the token after position r + k."""
+        Returns [g_k (T-k, e)] for k = 0..steps: step k, row r = the output feature of the depth-k
+        node below root r (position r + k); its logits predict the token after position r + k."""
         T = feats.shape[0]
         rep = self.nh // self.nkv
         x0 = torch.cat([torch.zeros(1, self.e), self.fc(feats[:-1])], 0)
@@ -126,7 +126,7 @@ class Head(torch.nn.Module):
         s = (q @ k0r.transpose(1, 2)) * scale
         s = s.masked_fill(~mask, float("-inf"))
         g = self.post(x0, torch.softmax(s, -1) @ v0r)
-        outs = [self.logits(g)]
+        outs = [g]
         ks, vs = [], []  # per step j >= 1: (nh, T-j, hd)
         for st in range(1, steps + 1):
             n = T - st
@@ -142,16 +142,16 @@ class Head(torch.nn.Module):
             p = torch.softmax(torch.cat([sa, sd], -1), -1)
             att = p[..., :n] @ v0r[:, :n] + sum(p[..., n + j:n + j + 1] * vs[j][:, :n] for j in range(len(ks)))
             g = self.post(x, att)
-            outs.append(self.logits(g))
+            outs.append(g)
         return outs
 
 
 # ---------------------------------------------------------------------------------- loss / eval
-def targets(data, t2d, lo, hi):
+def targets(data, t2d, rows):
     """top-k target probabilities restricted to the draft vocab: (idx (n,K) draft ids, w (n,K)),
     rows whose target argmax is outside the draft vocab get zero weight."""
-    ids = data.topk_id[lo:hi]
-    lg = data.topk_logit[lo:hi].astype(np.float32)
+    ids = data.topk_id[rows]
+    lg = data.topk_logit[rows].astype(np.float32)
     p = np.exp(lg - lg[:, :1])
     p /= p.sum(1, keepdims=True)
     d = t2d[ids]
@@ -282,12 +282,12 @@ def evaluate(head, data, embd, t2d, d2t_t, seqs, steps, max_seqs=64):
     chain = np.zeros(steps + 1)
     cnt = 0
     with torch.no_grad():
-        for s in seqs[:max_seqs]:
+        for s in [s for s in seqs if s[2] == 1][:max_seqs]:
             lo, hi, feats, toks = seq_tensors(data, s)
             T = hi - lo
             if T < steps + 2:
                 continue
-            outs = head.unroll(feats, embd[toks], steps)
+            outs = [head.logits(g) for g in head.unroll(feats, embd[toks], steps)]
             tgt = torch.from_numpy(data.topk_id[lo:hi, 0].astype(np.int64))
             n_prompt = int(s[3])
             roots = np.arange(max(n_prompt - 1, 0), T - steps)
@@ -316,7 +316,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--holdout", type=int, default=20, help="every Nth sequence is held out")
-    ap.add_argument("--time-budget", type=float, default=40.0, help="minutes of training at most")
+    ap.add_argument("--time-budget", type=float, default=0.0, help="minutes of training at most (0 = no limit)")
+    ap.add_argument("--loss-frac", type=float, default=0.5, help="share of rows per step that carry the loss")
+    ap.add_argument("--max-len", type=int, default=512, help="tokens per training sequence at most")
     ap.add_argument("--wtype", choices=["f16", "f32"], default="f16")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
@@ -374,13 +376,20 @@ def main():
             tot_tok = 0
             for idx in perm[j:j + a.accum]:
                 s = train[idx]
+                if s[1] > a.max_len:
+                    s = s.copy()
+                    s[1] = a.max_len
                 lo, hi, feats, toks = seq_tensors(data, s)
                 feats = feats + torch.rand_like(feats).sub_(0.5).mul_(0.05 * feats.abs().mean())
                 outs = head.unroll(feats, embd[toks], a.ttt)
                 loss = 0.0
-                for k, lg in enumerate(outs):
-                    di, w, _ = targets(data, t2d, lo + k, hi)
-                    lp = torch.log_softmax(lg, -1)
+                for k, g in enumerate(outs):
+                    n = g.shape[0]
+                    # the LM head is half the cost: a random subset of rows per step carries the loss
+                    m = max(1, int(math.ceil(a.loss_frac * n)))
+                    sel = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+                    di, w, _ = targets(data, t2d, lo + k + sel)
+                    lp = torch.log_softmax(head.logits(g[torch.from_numpy(sel)]), -1)
                     loss = loss + (0.8 ** k) * -(lp.gather(1, di) * w).sum() / max(len(w), 1)
                 loss = loss / a.accum
                 loss.backward()
@@ -398,7 +407,7 @@ def main():
                 sys.stderr.write("\rtrain [%-30s] step %d/%d loss %.3f %.0f tok/s ETA %02d:%02d " %
                                  (bar, step, n_steps, ema, seen / el, eta // 60, eta % 60))
                 sys.stderr.flush()
-            if el > a.time_budget * 60:
+            if a.time_budget > 0 and el > a.time_budget * 60:
                 sys.stderr.write("\ntime budget of %.0f min reached at step %d/%d\n" % (a.time_budget, step, n_steps))
                 stop = True
                 break
@@ -410,7 +419,8 @@ def main():
     print("held-out greedy top-1 per depth (%d roots): %s" % (cnt, " ".join("d%d %.3f" % (k + 1, v) for k, v in enumerate(acc))))
     print("held-out chain acceptance P(first k accepted): %s; expected tokens per cycle (chain of %d) %.2f" %
           (" ".join("%.3f" % v for v in chain), a.ttt + 1, 1 + chain.sum()))
-    extra = {"seed": a.seed, "steps": step, "tokens": len(data.tokens), "ttt": a.ttt, "lr": a.lr,
+    extra = {"seed": a.seed, "steps": step, "tokens": len(data.tokens), "ttt": a.ttt, "lr": a.lr, "epochs": a.epochs, "loss_frac": a.loss_frac,
+             "draft_vocab": a.draft_vocab,
              "coverage": "%.4f" % cov.get(a.draft_vocab, float("nan")),
              "heldout_top1": " ".join("%.3f" % v for v in acc)}
     cs = write_gguf(a.out, head, meta, d2t, a.wtype, extra)

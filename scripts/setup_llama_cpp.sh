@@ -9,10 +9,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DSTRAT_LLAMA_VENV:-$ROOT/.venv-llama}"
 LLAMA_CPP_PYTHON_VERSION="0.3.36"
 NUMPY_VERSION="2.3.5"
+# gguf: dequantizes the weights for the float64 reference in oracle_numpy_forward.py.
+GGUF_VERSION="0.19.0"
 PY="${PYTHON:-python3}"
 
 installed_version() {
-    "$VENV/bin/python" -c 'import llama_cpp, numpy; print(llama_cpp.__version__)' 2>/dev/null || true
+    "$VENV/bin/python" -c 'import llama_cpp, numpy, gguf; print(llama_cpp.__version__)' 2>/dev/null || true
 }
 
 if [[ -x "$VENV/bin/python" && "$(installed_version)" == "$LLAMA_CPP_PYTHON_VERSION" ]]; then
@@ -32,9 +34,9 @@ export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 # peer for our host running on the same machine.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON}"
 
-echo "installing numpy==$NUMPY_VERSION and llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION (compiles llama.cpp; this takes a while)"
+echo "installing numpy==$NUMPY_VERSION, gguf==$GGUF_VERSION and llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION (compiles llama.cpp; this takes a while)"
 start=$(date +%s)
-if ! "$VENV/bin/python" -m pip install --no-cache-dir "numpy==$NUMPY_VERSION" \
+if ! "$VENV/bin/python" -m pip install --no-cache-dir "numpy==$NUMPY_VERSION" "gguf==$GGUF_VERSION" \
         "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION"; then
     echo "error: pip install failed (offline? no compiler? see the log above)" >&2
     exit 1

@@ -68,9 +68,13 @@ static int check_batch(llm_ctx_t *c, const int32_t *tokens, const int32_t *paren
     const llm_hparams_t *hp = &c->m->hp;
     if (!tokens && n)
         return llm_set_err(c, LLM_E_ARG, "llm_forward: tokens is NULL");
-    if ((uint64_t)c->n_past + base + n > c->n_ctx)
-        return llm_set_err(c, LLM_E_CTX_FULL, "llm_forward: context full: %u committed + %u pending + %u new tokens > n_ctx %u",
-                           c->n_past, base, n, c->n_ctx);
+    if ((uint64_t)c->n_past + base + n > c->n_ctx) {
+        if (base)
+            return llm_set_err(c, LLM_E_CTX_FULL, "llm_forward: context full: %u committed + %u pending + %u new "
+                               "tokens > n_ctx %u", c->n_past, base, n, c->n_ctx);
+        return llm_set_err(c, LLM_E_CTX_FULL, "llm_forward: context full: %u committed + %u new tokens > n_ctx %u",
+                           c->n_past, n, c->n_ctx);
+    }
     if (base + n > c->max_batch)
         return llm_set_err(c, LLM_E_ARG, "llm_forward: %u pending + %u new tokens exceed max_batch %u", base, n,
                            c->max_batch);
