@@ -2,7 +2,7 @@
  *
  * Time: t_draft per draft_forward call (EMA of observed t_draft_ns / n_draft_calls) and
  * t_verify(N) = a + b*N for N verified tokens, fitted by least squares over the last
- * DSCM_RING cycles plus two prior pseudo-observations (weight DSCM_PRIOR_W each, at N = 1 and
+ * DSCM_RING cycles plus two light prior pseudo-observations (weight DSCM_PRIOR_W each, at N = 1 and
  * N = 64) that keep the fit sane before data and when N never varies. Before any timing (or
  * without DSTRAT_CAP_TIMING) everything is in "1-token verify" units: a = 1, b = 0.06,
  * t_draft = 0.3. The first measured cycle rescales the priors to nanoseconds.
@@ -21,7 +21,7 @@
 #define DSCM_RING 64
 #define DSCM_MAX_DEPTH 64
 #define DSCM_MAX_K 16
-#define DSCM_PRIOR_W 1.0
+#define DSCM_PRIOR_W 0.05
 #define DSCM_DECAY 0.98
 
 typedef struct dscm {

@@ -18,7 +18,7 @@ static const char *const chain_variants[] = {
 static const char *const no_variants[] = {"", NULL};
 static const char *const static_tree_variants[] = {
     "", "depth=1", "depth=3 top_k=4 total_tokens=16", "depth=8 top_k=2 total_tokens=64", "depth=6 top_k=1",
-    "total_tokens=1", "depth=16 top_k=16 total_tokens=256", NULL,
+    "total_tokens=1", "depth=10 top_k=6 total_tokens=256", NULL,
 };
 /* policy files: random-weight test policies generated at build time (tests/conformance/meson.build),
    relative to the build root where meson runs the tests */

@@ -141,7 +141,9 @@ Test(policy_net, paper_size_step_cost) {
     }
     const double us = (now_s() - t0) / n * 1e6;
     fprintf(stderr, "radar-lstm 10/128/128: %.1f us per decision step\n", us);
+#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
     cr_expect_lt(us, 1000.0, "a decision must stay far below a draft forward");
+#endif
     dspn_state_free(&st);
     dspn_free(&net);
 }
