@@ -37,9 +37,11 @@ class Peer:
         self.low = peer_llama.LlamaPeer(model, n_ctx=n_ctx, n_threads=threads)
         # Speculative decoding in llama-cpp-python needs logits for every position (logits_all),
         # which is fixed at construction: a second instance, its draft swapped per request.
+        # logits_all=True must be explicit: 0.3.x sizes its logits buffer from the argument (n_batch
+        # rows otherwise) although a draft model forces logits_all on, and prompts past 512 fail.
         self.spec = llama_cpp.Llama(model_path=str(model), n_ctx=n_ctx, n_batch=512, n_threads=threads,
                                     n_threads_batch=threads, draft_model=LlamaPromptLookupDecoding(),
-                                    verbose=False)
+                                    logits_all=True, verbose=False)
         self.version = llama_cpp.__version__
 
     def plain(self, prompt, max_new):

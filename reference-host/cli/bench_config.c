@@ -195,8 +195,8 @@ static int parse_peers(ctx_t *c, yaml_node_t *v) {
         if (!strcmp(key, "llama_cpp")) {
             if (get_bool(c, w, "peers.llama_cpp", &c->b->llama_cpp) != 0) return -1;
         } else if (!strcmp(key, "prompt_lookup_sweep")) {
-            yaml_node_item_t *it;
-            size_t n;
+            yaml_node_item_t *it = NULL;
+            size_t n = 0;
             if (parse_list(c, w, "peers.prompt_lookup_sweep", &it, &n) != 0) return -1;
             if (n == 0 || n > 64) return fail(c, w, "'peers.prompt_lookup_sweep' needs 1..64 entries");
             free(c->b->sweep);
@@ -246,8 +246,8 @@ static int parse_root(ctx_t *c, yaml_node_t *root) {
             if (other && !strcmp(other, key)) return fail(c, k, "duplicate key '%s'", key);
         }
         uint64_t x;
-        yaml_node_item_t *it;
-        size_t n;
+        yaml_node_item_t *it = NULL;
+        size_t n = 0;
         if (!strcmp(key, "configs")) {
             if (parse_list(c, v, key, &it, &n) != 0) return -1;
             if (n > 256) return fail(c, v, "'configs' has more than 256 entries");

@@ -341,6 +341,7 @@ int bench_write_markdown(FILE *f, const bench_result_t *r, int with_plots) {
         fputs("## Plots\n\n", f);
         for (uint32_t t = 0; t < r->n_temps; t++)
             fprintf(f, "![speedup per set, T=%g](speedup_t%u.png)\n\n", r->temps[t], t);
+        fputs("(Error bars are 95% intervals, clipped at 2.5x the largest mean; the tables have the full values.)\n\n", f);
         fputs("![tau vs draft calls per cycle](tau_vs_draft_calls.png)\n\n![time split](time_split.png)\n\n", f);
     }
     if (r->n_warnings) {
@@ -401,6 +402,11 @@ int bench_plot(const char *dir, const char *script, const bench_result_t *r, cha
             fputs(" lo hi", f);
         }
         fputc('\n', f);
+        /* a CI from 2 prompts can span orders of magnitude: clip the bars so the means stay readable */
+        double top = 1;
+        for (uint32_t i = 0; i < r->n_rows; i++)
+            if (r->rows[i].temp == t && r->rows[i].has_speedup && r->rows[i].speedup.mean > top) top = r->rows[i].speedup.mean;
+        const double clip = 2.5 * top;
         for (int g = 0; g <= (int) r->n_sets; g++) {
             const int set = g == (int) r->n_sets ? -1 : g;
             label(f, set_name(r, set));
@@ -408,7 +414,9 @@ int bench_plot(const char *dir, const char *script, const bench_result_t *r, cha
                 const bench_row_t *w = NULL;
                 for (uint32_t i = 0; i < r->n_rows; i++)
                     if (r->rows[i].slot == cols[c] && r->rows[i].temp == t && r->rows[i].set == set) w = &r->rows[i];
-                if (w && w->has_speedup) fprintf(f, " %.5f %.5f %.5f", w->speedup.mean, w->speedup.lo, w->speedup.hi);
+                if (w && w->has_speedup)
+                    fprintf(f, " %.5f %.5f %.5f", w->speedup.mean, w->speedup.lo,
+                            w->speedup.hi < clip ? w->speedup.hi : clip);
                 else fputs(" NaN NaN NaN", f);
             }
             fputc('\n', f);
@@ -431,7 +439,7 @@ int bench_plot(const char *dir, const char *script, const bench_result_t *r, cha
         if (w->set != -1 || !w->has_cycles || !w->n_generated) continue;
         const double n = (double) w->n_generated;
         label(f, r->slots[w->slot].name);
-        fprintf(f, "_T%g %.4f %.4f %.4f %.4f %.4f %.4f\n", r->temps[w->temp], w->draft_calls_per_cycle, w->tau,
+        fprintf(f, "@T%g %.4f %.4f %.4f %.4f %.4f %.4f\n", r->temps[w->temp], w->draft_calls_per_cycle, w->tau,
                 w->draft_ms / n, w->verify_ms / n, w->strategy_ms / n, w->other_ms / n);
         n_cyc++;
     }

@@ -5,7 +5,12 @@
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_bench_forward(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_strategies(int argc, char **argv);
 int cmd_draft_data(int argc, char **argv);
+int cmd_draft_eval(int argc, char **argv);
+int cmd_draft_bench(int argc, char **argv);
+int cmd_collect(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

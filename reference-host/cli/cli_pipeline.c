@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "params.h"
 
 int pipeline_prepare(pipeline_t *p, const config_t *cfg, const pipeline_overrides_t *o, char *err,
@@ -49,8 +50,8 @@ int pipeline_prepare(pipeline_t *p, const config_t *cfg, const pipeline_override
     }
     if (!o->strategy && cfg->strategy.params.n) {
         if (config_check_params(cfg, p->desc, err, cap) != 0) return EXIT_USAGE;
-        /* the config is the caller's, but resolving PATH params is idempotent and belongs to setup */
-        if (config_resolve_param_paths((config_t *) cfg, p->desc) != 0) {
+        /* the config is the caller's, but resolving its PATH params belongs to setup */
+        if (!o->paths_resolved && config_resolve_param_paths((config_t *) cfg, p->desc) != 0) {
             snprintf(err, cap, "out of memory");
             return EXIT_RUNTIME;
         }

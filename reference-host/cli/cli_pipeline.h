@@ -34,6 +34,8 @@ typedef struct pipeline_overrides {
     const dstrat_param_t *params;  /* KEY=VALUE pairs, override config params of the same key */
     uint32_t n_params;
     const char *draft;             /* none | ngram | model:PATH */
+    int paths_resolved;            /* the config's PATH params were resolved by an earlier
+                                      pipeline_prepare on the same config: do not resolve again */
 } pipeline_overrides_t;
 
 #define PIPELINE_MAX_DRAFT_MODELS 8

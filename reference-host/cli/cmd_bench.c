@@ -40,7 +40,8 @@ static void usage(FILE *f) {
           "  --max-tokens N        new tokens per prompt (default 256)\n"
           "  --temperatures LIST   comma-separated, e.g. 0,1\n"
           "  --repeats N           runs per prompt, configuration and temperature\n"
-          "  --quick               a small run to check a change: 2 prompts per set, 64 tokens, 1 repeat\n"
+          "  --quick               a small run to check a change: 2 prompts per set, 64 tokens, 1 repeat,\n"
+          "                        a prompt-lookup sweep of 2 settings on 1 prompt\n"
           "  --model PATH          target GGUF (default: the config's, else refhost's default)\n"
           "  --threads N           CPU threads (default: the config's, else one per core)\n"
           "  --fast                batch-dependent kernels (not bit-identical to AR)\n"
@@ -119,7 +120,7 @@ static void git_revision(const char *root, char *out, size_t cap) {
     char buf[128];
     if (fgets(buf, sizeof buf, p)) {
         buf[strcspn(buf, "\n")] = '\0';
-        if (buf[0]) snprintf(out, cap, "%s", buf);
+        if (buf[0]) snprintf(out, cap, "%.60s", buf);
     }
     pclose(p);
 }
@@ -467,7 +468,8 @@ int cmd_bench(int argc, char **argv) {
             int skip = 0;
             for (uint32_t t = 0; t < n_temps && !skip; t++) {
                 pipeline_t *pl = &s->pl[at * n_temps + t];
-                int r = pipeline_prepare(pl, cfg, NULL, err, sizeof err);
+                const pipeline_overrides_t again = {.paths_resolved = 1};
+                int r = pipeline_prepare(pl, cfg, t ? &again : NULL, err, sizeof err);
                 if (r == EXIT_INPUT && e && e->optional) {
                     warn(s, "skipping optional configuration '%s' (%s:%u): %s", e->name, b->file, e->line, err);
                     pipeline_close(pl);
@@ -564,7 +566,12 @@ int cmd_bench(int argc, char **argv) {
     }
     if (b->llama_cpp && !s->peer_status[0]) {
         fprintf(stderr, "refhost bench: starting the llama.cpp peer\n");
-        if (bench_peer_start(&s->peer, python, script, model_path, cp.n_ctx, b->threads, err, sizeof err) != 0) {
+        /* llama-cpp-python's speculative mode keeps logits for every context row: no larger than needed */
+        uint32_t longest = 0;
+        for (uint32_t i = 0; i < s->n_sel; i++)
+            if (s->sel[i].n_ids > longest) longest = s->sel[i].n_ids;
+        const uint32_t peer_ctx = (longest + b->max_tokens + 64 + 255) / 256 * 256;
+        if (bench_peer_start(&s->peer, python, script, model_path, peer_ctx, b->threads, err, sizeof err) != 0) {
             snprintf(s->peer_status, sizeof s->peer_status, "failed to start: %.400s", err);
             warn(s, "llama.cpp peer %s", s->peer_status);
         } else {
@@ -577,7 +584,7 @@ int cmd_bench(int argc, char **argv) {
                 snprintf(sl->name, sizeof sl->name, "%s", names[k]);
                 snprintf(sl->strategy, sizeof sl->strategy, "%s", modes[k]);
                 snprintf(sl->draft, sizeof sl->draft, "%s", k == 2 ? "prompt-lookup" : "none");
-                snprintf(sl->source, sizeof sl->source, "llama-cpp-python %s", s->peer.version);
+                snprintf(sl->source, sizeof sl->source, "llama-cpp-python %.60s", s->peer.version);
                 sl->kind = (bench_slot_kind_t) (SLOT_PEER_PLAIN + k);
                 sl->greedy_only = 1;
             }
@@ -585,7 +592,7 @@ int cmd_bench(int argc, char **argv) {
     }
 
     /* ---- progress: warm-up + sweep + main runs */
-    const uint32_t n_sweep_prompts = s->n_sel < 2 ? s->n_sel : 2;
+    const uint32_t n_sweep_prompts = s->n_sel < 2 || quick ? 1 : 2;
     s->prog.on = !no_progress;
     s->prog.tty = isatty(STDERR_FILENO);
     s->prog.total = (uint64_t) s->n_ours * n_temps + (s->peer_on ? 2 + (uint64_t) b->n_sweep * n_sweep_prompts : 0) +
@@ -731,7 +738,7 @@ int cmd_bench(int argc, char **argv) {
             .n_sweep = s->sweep ? b->n_sweep : 0, .best_sweep = s->best_sweep,
             .warnings = (const char *const *) s->warn, .n_warnings = s->n_warn, .wall_s = now_s() - t_start,
         };
-        bench_write_summary(stdout, &R);
+        bench_write_summary(json_path && !strcmp(json_path, "-") ? stderr : stdout, &R);
         if (json_path) {
             FILE *f = strcmp(json_path, "-") ? fopen(json_path, "w") : stdout;
             if (!f || bench_write_json(f, &R) != 0) {

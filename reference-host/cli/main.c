@@ -14,9 +14,11 @@ static void usage(FILE *f) {
           "  bench-forward  measure the target's verify-forward cost for 1..64 tokens\n"
           "  strategies     list the strategy plugins found on the plugin path\n"
           "  draft-data     write draft-head training data (target features over text)\n"
+          "  draft-eval     measure a feature draft head: acceptance per depth, cost per call\n"
+          "  draft-bench    a strategy drafting with the feature head vs AR: tau, tokens/s\n"
           "  bench          compare strategies side by side with the AR baseline and llama.cpp\n"
-          "  collect        log policy training data (not yet available)\n"
-          "  train          train a policy (not yet available)\n"
+          "  collect        log RADAR policy training data (every stop depth's outcome per cycle)\n"
+          "  train          train a RADAR stop/continue policy from collect logs\n"
           "\n"
           "Run 'refhost <command> --help' for the options of a command.\n",
           f);
@@ -41,11 +43,11 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench-forward")) return cmd_bench_forward(argc - 1, argv + 1);
     if (!strcmp(cmd, "strategies")) return cmd_strategies(argc - 1, argv + 1);
     if (!strcmp(cmd, "draft-data")) return cmd_draft_data(argc - 1, argv + 1);
-    if (!strcmp(cmd, "bench")) { int cmd_bench(int, char **); return cmd_bench(argc - 1, argv + 1); } /* TODO(lead): prototype into cli_commands.h */
-    if (!strcmp(cmd, "collect") || !strcmp(cmd, "train")) {
-        fprintf(stderr, "refhost: '%s' is not implemented yet in this version\n", cmd);
-        return EXIT_USAGE;
-    }
+    if (!strcmp(cmd, "draft-eval")) return cmd_draft_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "draft-bench")) return cmd_draft_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "collect")) return cmd_collect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     fprintf(stderr, "refhost: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return EXIT_USAGE;
