@@ -57,6 +57,35 @@ typedef struct kn_matrix {
 int kn_matmul(const kn_matrix_t *W, const float *X, int64_t n_tok, float *Y,
               kn_pool_t *pool, int mode);
 
+/* ---- prepacked weights (optional, for speed) ----
+ * kn_matrix_pack copies W's weights once into the layout the fastest kernel of this CPU reads
+ * (AVX-512 VNNI: Q4_1 and Q8_0, same size as the original), so kn_matmul_packed skips the
+ * per-call repacking that kn_matmul does. W->data stays borrowed and must outlive the pack (other
+ * ISAs and types read it). Results are bit-identical to kn_matmul on the same matrix.
+ * kn_matrix_pack returns NULL on a bad shape or out of memory. */
+typedef struct kn_packed kn_packed_t;
+kn_packed_t *kn_matrix_pack(const kn_matrix_t *W);
+void         kn_packed_free(kn_packed_t *p);
+size_t       kn_packed_bytes(const kn_packed_t *p);  /* extra memory held (0: no packed copy) */
+int          kn_matmul_packed(const kn_packed_t *P, const float *X, int64_t n_tok, float *Y,
+                              kn_pool_t *pool, int mode);
+
+/* ---- activations quantized once for several products ----
+ * Q, K and V read the same input, and so do gate and up: kn_xq_quantize quantizes a batch once
+ * for weights of type wtype and width cols, then kn_matmul_xq / kn_matmul_packed_xq reuse it for
+ * every such matrix. Results are bit-identical to kn_matmul. A kn_xq_t keeps its buffers between
+ * calls (no allocation once warm); use one per thread of control. kn_matmul_xq returns -1 if W's
+ * type or cols differ from what q was quantized for (a type with the same activation format is
+ * accepted on the portable paths). kn_xq_create returns NULL when out of memory. */
+typedef struct kn_xq kn_xq_t;
+kn_xq_t *kn_xq_create(void);
+void     kn_xq_free(kn_xq_t *q);
+int      kn_xq_quantize(kn_xq_t *q, uint32_t wtype, const float *X, int64_t n_tok, int64_t cols,
+                        kn_pool_t *pool);
+int      kn_matmul_xq(const kn_matrix_t *W, const kn_xq_t *q, float *Y, kn_pool_t *pool, int mode);
+int      kn_matmul_packed_xq(const kn_packed_t *P, const kn_xq_t *q, float *Y, kn_pool_t *pool,
+                             int mode);
+
 /* ---- dispatch info ---- */
 /* "avx512vnni", "avx2", "scalar": the path kn_matmul uses on this CPU */
 const char *kn_isa_name(void);

@@ -1,7 +1,9 @@
 /* bench_kernels - time kn_matmul on the SmolLM2-135M shapes with synthetic random weights.
- * Usage: bench_kernels [seconds_per_case (default 0.05)] [isa|best] [type name filter]
- * Prints time per call for n_tok = 1, 4, 16, 32, 64, GFLOP/s and cost(n)/cost(1), with 1 and 2
- * threads. Reports the best of several timed batches (the machine is shared). */
+ * Usage: bench_kernels [seconds_per_case (default 0.05)] [isa|best] [type filter] [shape filter]
+ *                      [n_tok filter]      e.g. bench_kernels 0.1 best Q4_1 576x576 16
+ * Prints time per call for n_tok = 1..64 and cost(n)/cost(1), with 1 and 2 threads, for kn_matmul
+ * and kn_matmul_packed. Build with -DBENCH_NO_PACKED to time an older library without the packed
+ * API. Reports the best of interleaved timed rounds (the machine is shared). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,28 +48,38 @@ static void *make_weights(uint32_t type, int64_t rows, int64_t cols)
     return w;
 }
 
-static double time_call(const kn_matrix_t *W, const float *X, int64_t n, float *Y,
-                        kn_pool_t *pool, double min_s)
+/* best time per call of a few interleaved variants: rounds alternate between them so that load
+ * from other jobs (the machine is shared) hits all of them alike; the minimum is kept */
+enum { V_PLAIN, V_PACKED, N_VARIANTS };
+#ifdef BENCH_NO_PACKED
+typedef void kn_packed_t;
+#endif
+
+static double one_batch(const kn_matrix_t *W, const kn_packed_t *P, const float *X, int64_t n,
+                        float *Y, kn_pool_t *pool, double min_s, int v)
 {
-    double best = 1e30;
-    /* many short batches: the best one most likely ran without being preempted */
-    for (int rep = 0; rep < 40; rep++) {
-        int iters = 0;
-        double t0 = now_s(), t;
-        do {
+    int iters = 0;
+    double t0 = now_s(), t;
+    do {
+#ifndef BENCH_NO_PACKED
+        if (v == V_PACKED)
+            kn_matmul_packed(P, X, n, Y, pool, KN_MODE_EXACT);
+        else
+#endif
             kn_matmul(W, X, n, Y, pool, KN_MODE_EXACT);
-            iters++;
-            t = now_s() - t0;
-        } while (t < min_s / 40);
-        if (t / iters < best) best = t / iters;
-    }
-    return best;
+        (void)P;
+        iters++;
+        t = now_s() - t0;
+    } while (t < min_s);
+    return t / iters;
 }
 
 int main(int argc, char **argv)
 {
     double min_s = argc > 1 ? atof(argv[1]) : 0.05;
     const char *only = argc > 3 ? argv[3] : NULL;
+    const char *only_shape = argc > 4 && strcmp(argv[4], "all") != 0 ? argv[4] : NULL;
+    const int64_t only_n = argc > 5 ? atol(argv[5]) : 0;
     if (argc > 2 && strcmp(argv[2], "best") != 0 && kn_force_isa(argv[2]) != 0) {
         fprintf(stderr, "bench_kernels: this CPU cannot run isa %s\n", argv[2]);
         return 1;
@@ -75,36 +87,63 @@ int main(int argc, char **argv)
     static const int64_t shapes[][2] = {{576, 576}, {192, 576}, {1536, 576}, {576, 1536}, {49152, 576}};
     static const uint32_t types[] = {GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_Q6_K};
     static const char *tnames[] = {"Q4_1", "Q8_0", "Q6_K"};
-    static const int64_t ntoks[] = {1, 4, 16, 32, 64};
-    printf("isa %s; rows x cols; us/call, GFLOP/s, cost(n)/cost(1)\n", kn_isa_name());
+    static const int64_t ntoks[] = {1, 2, 4, 8, 16, 32, 64};
+    enum { N_NTOK = sizeof(ntoks) / sizeof(ntoks[0]) };
+#ifdef BENCH_NO_PACKED
+    const int n_var = 1;
+#else
+    const int n_var = N_VARIANTS;
+#endif
+    printf("isa %s; rows x cols; us/call (best of interleaved rounds), [cost(n)/cost(1)]; "
+           "plain = kn_matmul, packed = kn_matmul_packed\n", kn_isa_name());
     float *X = malloc(sizeof(float) * 64 * 1536), *Y = malloc(sizeof(float) * 64 * 49152);
     for (int i = 0; i < 64 * 1536; i++) X[i] = rnd();
     kn_pool_t *pool2 = kn_pool_create(2);
     for (int ti = 0; ti < 3; ti++)
         for (int si = 0; si < 5; si++) {
             int64_t rows = shapes[si][0], cols = shapes[si][1];
-            if (only && strcmp(only, tnames[ti]) != 0)
+            char shape[32];
+            snprintf(shape, sizeof(shape), "%ldx%ld", (long)rows, (long)cols);
+            if ((only && strcmp(only, tnames[ti]) != 0) || (only_shape && strcmp(only_shape, shape) != 0))
                 continue;
             if (kn_row_bytes(types[ti], cols) == 0) {
-                printf("%-4s %5ldx%-4ld n/a (cols not a multiple of the block)\n", tnames[ti],
-                       (long)rows, (long)cols);
+                printf("%-4s %-10s n/a (cols not a multiple of the block)\n", tnames[ti], shape);
                 continue;
             }
             void *w = make_weights(types[ti], rows, cols);
             kn_matrix_t W = {types[ti], rows, cols, w};
+            kn_packed_t *P = NULL;
+#ifndef BENCH_NO_PACKED
+            P = kn_matrix_pack(&W);
+#endif
             for (int th = 1; th <= 2; th++) {
                 kn_pool_t *pool = th == 1 ? NULL : pool2;
-                printf("%-4s %5ldx%-4ld %dT:", tnames[ti], (long)rows, (long)cols, th);
-                double t1 = 0;
-                for (int k = 0; k < 5; k++) {
-                    double t = time_call(&W, X, ntoks[k], Y, pool, min_s);
-                    if (k == 0) t1 = t;
-                    printf("  n%-2ld %8.1fus %6.1fGF x%5.2f", (long)ntoks[k], t * 1e6,
-                           2.0 * rows * cols * ntoks[k] / t * 1e-9, t / t1);
+                double best[N_VARIANTS][N_NTOK];
+                for (int v = 0; v < N_VARIANTS; v++)
+                    for (int k = 0; k < N_NTOK; k++)
+                        best[v][k] = 1e30;
+                /* many short rounds: the best one most likely ran without being preempted */
+                for (int rep = 0; rep < 15; rep++)
+                    for (int k = 0; k < N_NTOK; k++)
+                        for (int v = 0; v < n_var; v++) {
+                            if (only_n && ntoks[k] != only_n && ntoks[k] != 1)
+                                continue;
+                            double t = one_batch(&W, P, X, ntoks[k], Y, pool, min_s / 15, v);
+                            if (t < best[v][k]) best[v][k] = t;
+                        }
+                for (int v = 0; v < n_var; v++) {
+                    printf("%-4s %-10s %dT %-6s", tnames[ti], shape, th, v ? "packed" : "plain");
+                    for (int k = 0; k < N_NTOK; k++)
+                        if (!only_n || ntoks[k] == only_n || ntoks[k] == 1)
+                            printf(" n%-2ld %8.1f [%5.2f]", (long)ntoks[k], best[v][k] * 1e6,
+                               best[v][k] / best[v][0]);
+                    printf("\n");
                 }
-                printf("\n");
                 fflush(stdout);
             }
+#ifndef BENCH_NO_PACKED
+            kn_packed_free(P);
+#endif
             free(w);
         }
     kn_pool_free(pool2);
