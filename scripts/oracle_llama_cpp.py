@@ -65,7 +65,20 @@ def top2_gap(row):
     return float(part[1] - part[0])
 
 
-def compare_generation(peer, refhost, model, selection, n_tokens, threads, tie_eps, tmp):
+def self_compare(llama_tokens, llama_logits, other):
+    """llama.cpp against itself: the normal run (prompt in one batch) vs `other` (prompt token by token)."""
+    import numpy as np
+    k = first_diff(llama_tokens, other["tokens"])
+    shared = len(llama_tokens) if k is None else k + 1
+    shared = min(shared, len(llama_logits), len(other["logits"]))
+    d = np.abs(llama_logits[:shared].astype(np.float64) - other["logits"][:shared].astype(np.float64))
+    return {"first_divergence": k, "steps": shared, "max_abs_logit_diff": float(d.max()),
+            "mean_abs_logit_diff": float(d.mean()),
+            "top2_gap": top2_gap(llama_logits[k]) if k is not None and k < len(llama_logits) else None}
+
+
+def compare_generation(peer, refhost, model, selection, n_tokens, threads, tie_eps, tmp, extra_args=(),
+                       self_peer=None):
     """(b) and (c) for the selected prompts. Returns a list of per-prompt result dicts."""
     import numpy as np
     results = []
@@ -81,7 +94,7 @@ def compare_generation(peer, refhost, model, selection, n_tokens, threads, tie_e
             ours, _ = run_refhost(refhost, ["generate", "--model", model, "--prompt-file", prompt_file,
                                             "--chat", "--max-tokens", n_tokens, "--temperature", "0",
                                             "--json", "--dump-logits", logits_file,
-                                            "--threads", threads])
+                                            "--threads", threads] + list(extra_args))
         except RefhostError as e:
             res.update(status="ERROR", error=str(e))
             results.append(res)
@@ -92,6 +105,9 @@ def compare_generation(peer, refhost, model, selection, n_tokens, threads, tie_e
             res["prompt_tokens_differ"] = True
         theirs = peer.greedy(llama_prompt, n_tokens, keep_logits=True)
         llama_tokens, llama_logits = theirs["tokens"], theirs["logits"]
+        if self_peer is not None:
+            res["llama_self"] = self_compare(llama_tokens, llama_logits,
+                                             self_peer.greedy(llama_prompt, n_tokens, keep_logits=True))
 
         # Our host may leave out the end-of-generation token it stopped at; that is no divergence.
         cmp_ours, cmp_llama = list(ours_tokens), list(llama_tokens)
@@ -175,6 +191,19 @@ def print_summary(tok, gen, args):
               f"{fmt(r.get('max_abs_logit_diff'), '.4f'):>10}{fmt(r.get('mean_abs_logit_diff'), '.5f'):>10}"
               f"  {r['status']}" + (f" ({r['error'][:80]})" if r.get("error") else "")
               + (f" [{r['logits_dump_error']}]" if r.get("logits_dump_error") else ""))
+    selfs = [r for r in gen if "llama_self" in r]
+    if selfs:
+        print()
+        print("=== noise floor: llama.cpp, prompt in one batch vs token by token (same greedy settings) ===")
+        for r in selfs:
+            q = r["llama_self"]
+            print(f"{r['file'] + '#' + str(r['question_id']):<28}diverge {fmt(q['first_divergence'], 'd'):>4}  "
+                  f"gap@k {fmt(q['top2_gap'], '.2e'):>9}  steps {q['steps']:>3}  max|dl| {q['max_abs_logit_diff']:.4f}"
+                  f"  mean|dl| {q['mean_abs_logit_diff']:.5f}")
+        same = sum(1 for r in selfs if r["llama_self"]["first_divergence"] is None)
+        print(f"llama.cpp vs itself: {same} of {len(selfs)} continuations identical, max |logit diff| "
+              f"{max(r['llama_self']['max_abs_logit_diff'] for r in selfs):.5f}")
+        print()
     counts = {s: sum(1 for r in gen if r["status"] == s) for s in ("SAME", "NEAR-TIE", "DIFF", "ERROR")}
     maxd = [r["max_abs_logit_diff"] for r in gen if "max_abs_logit_diff" in r]
     print(f"same {counts['SAME']}, near-tie {counts['NEAR-TIE']} (llama.cpp top-2 gap < {args.tie_eps:g}), "
@@ -202,6 +231,12 @@ def main():
                     help="check only the first N prompts of each set in (a) (0: all)")
     ap.add_argument("--skip-tokenize", action="store_true")
     ap.add_argument("--json-out")
+    ap.add_argument("--llama-self", action="store_true",
+                    help="also run llama.cpp with the prompt fed token by token and compare it with its own "
+                         "one-batch run: the noise floor of llama.cpp's batch-dependent numerics")
+    ap.add_argument("--refhost-arg", action="append", default=[], metavar="ARG",
+                    help="extra argument for 'refhost generate' (repeatable), e.g. --refhost-arg=--fast: "
+                         "llama.cpp's batch-dependent attention order, bit-identical to its prefill + decode")
     args = ap.parse_args()
 
     peer_llama.reexec_in_venv_if_needed()
@@ -221,6 +256,8 @@ def main():
     vocab.close()
     peer = peer_llama.LlamaPeer(args.model, n_ctx=n_ctx, n_threads=args.threads)
     eprint(f"llama.cpp: n_vocab {peer.n_vocab}, n_ctx {peer.n_ctx}, threads {args.threads}")
+    self_peer = (peer_llama.LlamaPeer(args.model, n_ctx=n_ctx, n_threads=args.threads, n_batch=1)
+                 if args.llama_self else None)
 
     with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
         try:
@@ -230,7 +267,7 @@ def main():
                 tok = check_tokenization(peer, refhost, args.model, sets, tmp, args.tokenize_limit)
             eprint(f"(b) greedy continuations of {len(selection)} prompts ...")
             gen = compare_generation(peer, refhost, args.model, selection, args.n_tokens, args.threads,
-                                     args.tie_eps, tmp)
+                                     args.tie_eps, tmp, args.refhost_arg, self_peer)
         except RefhostError as e:
             eprint(f"error: {e}")
             return 2
@@ -244,6 +281,8 @@ def main():
                                                    "pass": {"tokenization": tok_ok, "greedy": gen_ok}},
                                                   indent=1))
     peer.close()
+    if self_peer is not None:
+        self_peer.close()
     return 0 if tok_ok and gen_ok else 1
 
 

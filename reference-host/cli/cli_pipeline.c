@@ -83,11 +83,11 @@ int pipeline_prepare(pipeline_t *p, const config_t *cfg, const pipeline_override
     return 0;
 }
 
-llm_ctx_params_t pipeline_ctx_params(const config_t *cfg, int fast) {
+llm_ctx_params_t pipeline_ctx_params(const config_t *cfg, int kn_mode) {
     const uint32_t max_nodes = cfg->limits.max_tree_nodes;
     return (llm_ctx_params_t) {.n_ctx = cfg->limits.n_ctx, .max_batch = max_nodes > 64 ? max_nodes : 64,
                                .n_threads = (int) cfg->model.threads,
-                               .mode = fast ? KN_MODE_FAST : KN_MODE_EXACT};
+                               .mode = kn_mode};
 }
 
 int pipeline_models_open(pipeline_models_t *m, const char *path, const llm_ctx_params_t *cp, char *err,

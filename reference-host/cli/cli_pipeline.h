@@ -82,9 +82,8 @@ typedef struct pipeline {
 int pipeline_prepare(pipeline_t *p, const config_t *cfg, const pipeline_overrides_t *o, char *err,
                      size_t cap);
 
-/* Context parameters a config asks for (n_ctx, batch, threads); fast selects the batch-dependent
- * kernels. */
-llm_ctx_params_t pipeline_ctx_params(const config_t *cfg, int fast);
+/* Context parameters a config asks for (n_ctx, batch, threads) with kernel mode KN_MODE_*. */
+llm_ctx_params_t pipeline_ctx_params(const config_t *cfg, int kn_mode);
 
 /* Opens the target GGUF (weights + tokenizer) and one context with cp. */
 int pipeline_models_open(pipeline_models_t *m, const char *path, const llm_ctx_params_t *cp, char *err,

@@ -523,9 +523,9 @@ int cmd_bench(int argc, char **argv) {
         FAIL(EXIT_INPUT, "cannot create the report dir %s: %s", report_dir, strerror(errno));
 
     /* ---- the model, once; prompts tokenized with its tokenizer */
-    llm_ctx_params_t cp = pipeline_ctx_params(s->cfgs[0], fast);
+    llm_ctx_params_t cp = pipeline_ctx_params(s->cfgs[0], fast ? KN_MODE_FAST : KN_MODE_EXACT);
     for (uint32_t i = 0; i < s->n_ours; i++) {
-        llm_ctx_params_t q = pipeline_ctx_params(s->cfgs[i], fast);
+        llm_ctx_params_t q = pipeline_ctx_params(s->cfgs[i], fast ? KN_MODE_FAST : KN_MODE_EXACT);
         if (q.n_ctx > cp.n_ctx) cp.n_ctx = q.n_ctx;
         if (q.max_batch > cp.max_batch) cp.max_batch = q.max_batch;
     }

@@ -16,6 +16,7 @@
 #include "cli_commands.h"
 #include "cli_common.h"
 #include "cli_pipeline.h"
+#include "kernels.h"
 #include "config.h"
 #include "params.h"
 #include "policy_net.h"
@@ -406,7 +407,7 @@ int cmd_collect(int argc, char **argv) {
     }
 
     if (!model_path) model_path = cfg->model.path ? cfg->model.path : cli_default_model();
-    const llm_ctx_params_t cp = pipeline_ctx_params(cfg, 0);
+    const llm_ctx_params_t cp = pipeline_ctx_params(cfg, KN_MODE_EXACT);
     if ((rc = pipeline_models_open(&models, model_path, &cp, err, sizeof err)) != 0) FAIL(rc, "%s", err);
     if ((rc = pipeline_open(&pl, &models, err, sizeof err)) != 0) FAIL(rc, "%s", err);
     if (rc_create(session_host(pl.sess), &rp, sink, &cc, &collector, err, sizeof err) != DSTRAT_OK)

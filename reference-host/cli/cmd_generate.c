@@ -33,6 +33,8 @@ static void usage(FILE *f) {
           "  --threads N           CPU threads (default: all cores)\n"
           "  --n-ctx N             context size in tokens (default 2048)\n"
           "  --fast                allow batch-dependent kernels (faster, not bit-identical to AR)\n"
+          "  --llama-compat        llama.cpp's summation orders: output bit-identical to llama.cpp's CPU\n"
+          "                        backend (batch-dependent attention order, so not bit-identical to AR)\n"
           "  --json                print one JSON object with text, tokens and statistics on stdout\n"
           "  --quiet               do not stream the text\n"
           "  --dump-logits FILE    write the float32 logits each generated token was chosen from\n"
@@ -85,7 +87,7 @@ static double ms(uint64_t ns) { return (double) ns / 1e6; }
 
 int cmd_generate(int argc, char **argv) {
     enum { O_MODEL = 1000, O_PROMPT, O_PROMPT_FILE, O_CHAT, O_CONFIG, O_STRATEGY, O_ID, O_PARAM, O_DRAFT,
-           O_MAX, O_TEMP, O_TOPK, O_TOPP, O_SEED, O_THREADS, O_NCTX, O_FAST, O_JSON, O_QUIET, O_DUMP, O_HELP };
+           O_MAX, O_TEMP, O_TOPK, O_TOPP, O_SEED, O_THREADS, O_NCTX, O_FAST, O_COMPAT, O_JSON, O_QUIET, O_DUMP, O_HELP };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"prompt", required_argument, 0, O_PROMPT},
         {"prompt-file", required_argument, 0, O_PROMPT_FILE}, {"chat", no_argument, 0, O_CHAT},
@@ -95,7 +97,7 @@ int cmd_generate(int argc, char **argv) {
         {"temperature", required_argument, 0, O_TEMP}, {"top-k", required_argument, 0, O_TOPK},
         {"top-p", required_argument, 0, O_TOPP}, {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, O_THREADS}, {"n-ctx", required_argument, 0, O_NCTX},
-        {"fast", no_argument, 0, O_FAST}, {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, O_QUIET},
+        {"fast", no_argument, 0, O_FAST}, {"llama-compat", no_argument, 0, O_COMPAT}, {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, O_QUIET},
         {"dump-logits", required_argument, 0, O_DUMP}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0},
     };
     const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *config_path = NULL;
@@ -138,6 +140,7 @@ int cmd_generate(int argc, char **argv) {
         case O_THREADS: o_threads = optarg; break;
         case O_NCTX: o_nctx = optarg; break;
         case O_FAST: fast = 1; break;
+        case O_COMPAT: fast = 2; break;
         case O_JSON: json = 1; break;
         case O_QUIET: quiet = 1; break;
         case O_DUMP: dump_path = optarg; break;
@@ -221,7 +224,7 @@ int cmd_generate(int argc, char **argv) {
 
     /* ---- models, session, strategy */
     if (!model_path) model_path = cfg->model.path ? cfg->model.path : cli_default_model();
-    const llm_ctx_params_t cp = pipeline_ctx_params(cfg, fast);
+    const llm_ctx_params_t cp = pipeline_ctx_params(cfg, fast == 2 ? KN_MODE_LLAMA : fast ? KN_MODE_FAST : KN_MODE_EXACT);
     if ((rc = pipeline_models_open(&models, model_path, &cp, err, sizeof err)) != 0) FAIL(rc, "%s", err);
     uint32_t n_prompt = 0;
     prompt_ids = cli_tokenize(models.target.tok, prompt, chat, &n_prompt, err, sizeof err);
@@ -265,7 +268,7 @@ int cmd_generate(int argc, char **argv) {
             desc->id, n_prompt, ms(st->t_prefill_ns), (long long) n_gen, ms(st->t_decode_ns), tps,
             (unsigned long long) st->n_cycles, tau, (double) st->n_draft_calls / cyc, (double) st->n_verified / cyc,
             ms(st->t_draft_ns), ms(st->t_verify_ns), ms(st->t_strategy_ns), other, kn_isa_name(),
-            fast ? "fast mode" : "exact mode");
+            fast == 2 ? "llama.cpp-compatible mode" : fast ? "fast mode" : "exact mode");
     if (json) {
         printf("{\"strategy\": ");
         cli_json_str(stdout, desc->id, strlen(desc->id));

@@ -49,6 +49,10 @@ typedef struct kn_matrix {
 
 #define KN_MODE_EXACT 0     /* batch-invariant (default) */
 #define KN_MODE_FAST  1     /* may use batch-size dependent paths */
+#define KN_MODE_LLAMA 2     /* llama.cpp's per-row summation order for Q4_1/Q8_0 weights: results
+                               bit-identical to llama.cpp's CPU backend on x86 (still per-row, so
+                               batch-invariant too), but without the packed multi-token tiles:
+                               slower for batches. For the oracle and differential tests. */
 
 /* Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tok, r < rows.
  * X: n_tok x cols floats (row stride cols); Y: n_tok x rows floats (row stride rows).

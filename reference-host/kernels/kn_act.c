@@ -1,6 +1,8 @@
 /* kn_act.c - per-token activation quantization into the split layout of kn_act_t. The values
- * are those of ggml's reference quantize_row_q8_0/q8_1/q8_K (and fp16/bf16 rounding), so our dot
- * products see the same operands as llama.cpp's CPU backend. */
+ * are those of llama.cpp's CPU backend on x86 (AVX/AVX2 quantize_row_q8_0/q8_1: multiplier
+ * id = 127/amax and round half to even, which differ from ggml's reference C path by one step
+ * at ties; Q8_K as quantize_row_q8_K_ref; fp16/bf16 rounding), so our dot products see the same
+ * operands as llama.cpp. */
 #include <math.h>
 #include <string.h>
 
@@ -44,13 +46,6 @@ static inline int nearest_int(float fval)
     return (i & 0x007fffff) - 0x00400000;
 }
 
-/* roundf (ties away from zero) for |v| < 2^23, without a libm call */
-static inline int round_away(float v)
-{
-    int i = (int)v;
-    float frac = v - (float)i;  /* exact */
-    return i + (frac >= 0.5f) - (frac <= -0.5f);
-}
 
 #ifdef KN_X86
 #include <immintrin.h>
@@ -65,16 +60,13 @@ static void quant_q8_avx512(int with_sum, int bias, const float *x, int64_t cols
         __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
         float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(x0, absmask),
                                                         _mm512_and_ps(x1, absmask)));
-        float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
-        __m512 vid = _mm512_set1_ps(id), half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
+        float dd = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        __m512 vid = _mm512_set1_ps(id);
         __m512i q[2];
         for (int h = 0; h < 2; h++) {
-            __m512 v = _mm512_mul_ps(h ? x1 : x0, vid);
-            __m512i i = _mm512_cvttps_epi32(v);
-            __m512 frac = _mm512_sub_ps(v, _mm512_cvtepi32_ps(i));
-            i = _mm512_mask_add_epi32(i, _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ), i, _mm512_set1_epi32(1));
-            i = _mm512_mask_sub_epi32(i, _mm512_cmp_ps_mask(frac, mhalf, _CMP_LE_OQ), i, _mm512_set1_epi32(1));
-            q[h] = i;
+            __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(h ? x1 : x0, vid),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            q[h] = _mm512_cvttps_epi32(v);
         }
         __m256i q8 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(q[0])),
                                              _mm512_cvtepi32_epi8(q[1]), 1);
@@ -94,10 +86,10 @@ static void quant_q8(int with_sum, int bias, const float *x, int64_t cols, int8_
     for (int64_t b = 0; b < cols / QK; b++, x += QK, qs += QK) {
         float amax = 0.0f;
         for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-        float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        float dd = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
         int sum = 0;
         for (int j = 0; j < QK; j++) {
-            qs[j] = (int8_t)round_away(x[j] * id);
+            qs[j] = (int8_t)nearest_int(x[j] * id);
             sum += qs[j];
         }
         d[b] = kn_fp16_to_f32(kn_f32_to_fp16(dd));

@@ -276,6 +276,52 @@ KN_DISPATCH_NT(T_AVX2, dot_f32_avx2, f32_avx2_body)
 KN_DISPATCH_NT(T_AVX2, dot_f16_avx2, f16_avx2_body)
 KN_DISPATCH_NT(T_AVX2, dot_bf16_avx2, bf16_avx2_body)
 
+/* llama.cpp's order (ggml_vec_dot_q4_1_q8_1 / q8_0_q8_0, AVX2 path), see the AVX-512 twins below */
+INL T_AVX2 void q4_1_ll2_body(int64_t cols, const void *w, const kn_act_t *a, const int NT, float *out)
+{
+    const blk_q4_1 *x = w;
+    const int64_t nb = cols / QK;
+    __m256 acc[KN_NT_MAX];
+    float summs[KN_NT_MAX];
+    for (int t = 0; t < NT; t++) {
+        acc[t] = _mm256_setzero_ps();
+        summs[t] = 0.0f;
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i wq = unpack_nibbles(x[b].qs);
+        float dx = _cvtsh_ss(x[b].d), mx = _cvtsh_ss(x[b].m);
+        for (int t = 0; t < NT; t++) {
+            summs[t] = __builtin_fmaf(mx, a[t].s[b], summs[t]);
+            __m256i p = dot_u8s8(wq, _mm256_load_si256((const __m256i *)(a[t].qs + b * QK)));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * a[t].d[b]), _mm256_cvtepi32_ps(p), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++)
+        out[t] = hsum8(acc[t]) + summs[t];
+}
+
+INL T_AVX2 void q8_0_ll2_body(int64_t cols, const void *w, const kn_act_t *a, const int NT, float *out)
+{
+    const blk_q8_0 *x = w;
+    const int64_t nb = cols / QK;
+    __m256 acc[KN_NT_MAX];
+    for (int t = 0; t < NT; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i wq = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        __m256i ax = _mm256_sign_epi8(wq, wq);
+        float dx = _cvtsh_ss(x[b].d);
+        for (int t = 0; t < NT; t++) {
+            __m256i sy = _mm256_sign_epi8(_mm256_load_si256((const __m256i *)(a[t].qs + b * QK)), wq);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * a[t].d[b]), _mm256_cvtepi32_ps(dot_u8s8(ax, sy)), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++)
+        out[t] = hsum8(acc[t]);
+}
+KN_DISPATCH_NT(T_AVX2, dot_q4_1_ll2, q4_1_ll2_body)
+KN_DISPATCH_NT(T_AVX2, dot_q8_0_ll2, q8_0_ll2_body)
+
 kn_dot_fn kn_dot_avx2(uint32_t wtype)
 {
     switch (wtype) {
@@ -485,6 +531,66 @@ KN_DISPATCH_NT(T_AVX512, dot_f32_avx512, f32_avx512_body)
 KN_DISPATCH_NT(T_AVX512, dot_f16_avx512, f16_avx512_body)
 KN_DISPATCH_NT(T_AVX512, dot_bf16_avx512, bf16_avx512_body)
 
+/* ---- llama.cpp's order (ggml_vec_dot_q4_1_q8_1 / q8_0_q8_0, AVX2 path): one 8-lane
+ * accumulator per token, lane k = int dot of elements 4k..4k+3 of each block, acc = fma(dx*dy,
+ * lane, acc) block after block; Q4_1's min term is a scalar fma chain; then hsum8 (+ mins). Bit-
+ * identical to llama.cpp's CPU results, which differ from any other order in the last bits and
+ * then grow through the next activation quantization. */
+INL T_AVX512 void q4_1_ll_body(int64_t cols, const void *w, const kn_act_t *a, const int NT, float *out)
+{
+    const blk_q4_1 *x = w;
+    const int64_t nb = cols / QK;
+    __m256 acc[KN_NT_MAX];
+    float summs[KN_NT_MAX];
+    for (int t = 0; t < NT; t++) {
+        acc[t] = _mm256_setzero_ps();
+        summs[t] = 0.0f;
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i wq = unpack_nibbles(x[b].qs);
+        float dx = _cvtsh_ss(x[b].d), mx = _cvtsh_ss(x[b].m);
+        for (int t = 0; t < NT; t++) {
+            summs[t] = __builtin_fmaf(mx, a[t].s[b], summs[t]);
+            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq,
+                                            _mm256_load_si256((const __m256i *)(a[t].qs + b * QK)));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * a[t].d[b]), _mm256_cvtepi32_ps(p), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++)
+        out[t] = hsum8(acc[t]) + summs[t];
+}
+
+INL T_AVX512 void q8_0_ll_body(int64_t cols, const void *w, const kn_act_t *a, const int NT, float *out)
+{
+    const blk_q8_0 *x = w;
+    const int64_t nb = cols / QK;
+    __m256 acc[KN_NT_MAX];
+    for (int t = 0; t < NT; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i wq = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        __m256i ax = _mm256_sign_epi8(wq, wq);
+        float dx = _cvtsh_ss(x[b].d);
+        for (int t = 0; t < NT; t++) {
+            __m256i sy = _mm256_sign_epi8(_mm256_load_si256((const __m256i *)(a[t].qs + b * QK)), wq);
+            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * a[t].d[b]), _mm256_cvtepi32_ps(p), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++)
+        out[t] = hsum8(acc[t]);
+}
+KN_DISPATCH_NT(T_AVX512, dot_q4_1_ll, q4_1_ll_body)
+KN_DISPATCH_NT(T_AVX512, dot_q8_0_ll, q8_0_ll_body)
+
+/* llama.cpp-order kernels (KN_MODE_LLAMA): the AVX-512 VNNI twins when the ISA allows */
+kn_dot_fn kn_dot_llama(uint32_t wtype, int isa)
+{
+    if (wtype == GGML_TYPE_Q4_1) return isa >= KN_ISA_AVX512VNNI ? dot_q4_1_ll : isa >= KN_ISA_AVX2 ? dot_q4_1_ll2 : NULL;
+    if (wtype == GGML_TYPE_Q8_0) return isa >= KN_ISA_AVX512VNNI ? dot_q8_0_ll : isa >= KN_ISA_AVX2 ? dot_q8_0_ll2 : NULL;
+    return NULL;
+}
+
 kn_dot_fn kn_dot_avx512(uint32_t wtype)
 {
     switch (wtype) {
@@ -502,5 +608,6 @@ kn_dot_fn kn_dot_avx512(uint32_t wtype)
 
 kn_dot_fn kn_dot_avx2(uint32_t wtype) { (void)wtype; return NULL; }
 kn_dot_fn kn_dot_avx512(uint32_t wtype) { (void)wtype; return NULL; }
+kn_dot_fn kn_dot_llama(uint32_t wtype, int isa) { (void)wtype; (void)isa; return NULL; }
 
 #endif

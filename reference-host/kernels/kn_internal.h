@@ -77,6 +77,8 @@ enum { KN_ISA_SCALAR = 0, KN_ISA_AVX2 = 1, KN_ISA_AVX512VNNI = 2 };
 kn_dot_fn kn_dot_scalar(uint32_t wtype);
 kn_dot_fn kn_dot_avx2(uint32_t wtype);
 kn_dot_fn kn_dot_avx512(uint32_t wtype);
+/* llama.cpp's per-row summation order for Q4_1/Q8_0 (KN_MODE_LLAMA); NULL for other types/ISAs */
+kn_dot_fn kn_dot_llama(uint32_t wtype, int isa);
 int       kn_isa_current(void);
 
 /* Q4_K / Q5_K 6-bit scale and min of sub-block j */

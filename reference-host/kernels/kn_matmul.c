@@ -275,17 +275,19 @@ static void rows_task(void *ctx, int64_t i)
 
 /* Y = W q; wpacked: W's prepacked copy for the current ISA, or NULL */
 static int run_rows(const kn_matrix_t *W, const uint8_t *wpacked, const kn_xq_t *q, float *Y,
-                    kn_pool_t *pool)
+                    kn_pool_t *pool, int mode)
 {
     if (!W || !q || W->rows <= 0 || !shape_ok(W->type, W->cols) || W->cols != q->cols ||
         kn_act_kind_of(W->type) != q->kind || act_bias(W->type) != q->bias)
         return -1;
-    const int packed = kn_g_supported(W->type);
-    if (packed && (!q->packed || q->wtype != W->type))
+    /* KN_MODE_LLAMA: llama.cpp's order, one row at a time for every batch size */
+    const kn_dot_fn llama_fn = mode == KN_MODE_LLAMA ? kn_dot_llama(W->type, kn_isa_current()) : NULL;
+    const int packed = kn_g_supported(W->type) && !llama_fn;
+    if (kn_g_supported(W->type) && (!q->packed || q->wtype != W->type))
         return -1;  /* packed activations are specific to the weight type */
     if (q->n_tok == 0)
         return 0;
-    mm_job_t j = {.W = W, .q = q, .fn = pick_kernel(W->type), .Y = Y,
+    mm_job_t j = {.W = W, .q = q, .fn = llama_fn ? llama_fn : pick_kernel(W->type), .Y = Y,
                   .row_bytes = kn_row_bytes(W->type, W->cols)};
     const int big = j.row_bytes * (size_t)W->rows > DIRECT_BIG_BYTES;
     if (W->type == GGML_TYPE_Q8_0)
@@ -318,14 +320,14 @@ static int run_rows(const kn_matrix_t *W, const uint8_t *wpacked, const kn_xq_t 
 }
 
 static int matmul_impl(const kn_matrix_t *W, const uint8_t *wpacked, const float *X,
-                       int64_t n_tok, float *Y, kn_pool_t *pool)
+                       int64_t n_tok, float *Y, kn_pool_t *pool, int mode)
 {
     if (!W || W->rows <= 0 || n_tok < 0)
         return -1;
     kn_xq_t q = {0};
     int rc = xq_fill(&q, W->type, X, n_tok, W->cols, pool);
     if (rc == 0)
-        rc = run_rows(W, wpacked, &q, Y, pool);
+        rc = run_rows(W, wpacked, &q, Y, pool, mode);
     free(q.mem);
     return rc;
 }
@@ -333,14 +335,13 @@ static int matmul_impl(const kn_matrix_t *W, const uint8_t *wpacked, const float
 int kn_matmul(const kn_matrix_t *W, const float *X, int64_t n_tok, float *Y, kn_pool_t *pool,
               int mode)
 {
-    (void)mode;     /* the exact path is also the fastest one measured so far */
-    return matmul_impl(W, NULL, X, n_tok, Y, pool);
+    /* FAST: the exact path is also the fastest one measured so far */
+    return matmul_impl(W, NULL, X, n_tok, Y, pool, mode);
 }
 
 int kn_matmul_xq(const kn_matrix_t *W, const kn_xq_t *q, float *Y, kn_pool_t *pool, int mode)
 {
-    (void)mode;
-    return run_rows(W, NULL, q, Y, pool);
+    return run_rows(W, NULL, q, Y, pool, mode);
 }
 
 /* ---- prepacked weights ---- */
@@ -397,15 +398,13 @@ static const uint8_t *packed_data(const kn_packed_t *P)
 int kn_matmul_packed(const kn_packed_t *P, const float *X, int64_t n_tok, float *Y,
                      kn_pool_t *pool, int mode)
 {
-    (void)mode;
     if (!P)
         return -1;
-    return matmul_impl(&P->W, packed_data(P), X, n_tok, Y, pool);
+    return matmul_impl(&P->W, packed_data(P), X, n_tok, Y, pool, mode);
 }
 
 int kn_matmul_packed_xq(const kn_packed_t *P, const kn_xq_t *q, float *Y, kn_pool_t *pool,
                         int mode)
 {
-    (void)mode;
-    return P ? run_rows(&P->W, packed_data(P), q, Y, pool) : -1;
+    return P ? run_rows(&P->W, packed_data(P), q, Y, pool, mode) : -1;
 }

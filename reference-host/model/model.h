@@ -60,7 +60,27 @@ typedef struct llm_ctx_params {
     uint32_t max_batch;    /* most tokens per forward; 0 = 64 */
     int      n_threads;    /* <= 0: all online CPUs */
     int      mode;         /* KN_MODE_EXACT (default) or KN_MODE_FAST */
+    int      kv_type;      /* LLM_KV_F16 (default, as llama.cpp) or LLM_KV_F32 */
+    int      attn_order;   /* LLM_ATTN_*: summation order of the attention dot products */
 } llm_ctx_params_t;
+
+/* KV cache element types. F16 follows llama.cpp's default cache: K and V rows are rounded to fp16
+ * when stored, queries are rounded to fp16 for K.q and softmax weights for the V product. */
+#define LLM_KV_F16 0
+#define LLM_KV_F32 1
+
+/* Attention summation orders. llama.cpp itself is not batch-invariant here: a one-token batch
+ * takes ggml_vec_dot_f16 (4 accumulators of 16 lanes), two or more tokens take tinyBLAS (1
+ * accumulator of 16 lanes); the last bits differ and grow through the next quantization.
+ *   AUTO  (0): VEC in KN_MODE_EXACT, LLAMA in KN_MODE_FAST
+ *   VEC   : llama.cpp's decode order for every token (batch-invariant)
+ *   GEMM  : llama.cpp's prompt order for every token (batch-invariant)
+ *   LLAMA : GEMM for forwards of 2+ tokens, VEC for one token: bit-identical to llama.cpp's
+ *           prefill + decode, but a token's result depends on its batch */
+#define LLM_ATTN_AUTO  0
+#define LLM_ATTN_VEC   1
+#define LLM_ATTN_GEMM  2
+#define LLM_ATTN_LLAMA 3
 
 llm_ctx_t *llm_ctx_create(const llm_model_t *m, const llm_ctx_params_t *p, char *err, size_t err_cap);
 void       llm_ctx_free(llm_ctx_t *c);
@@ -95,7 +115,9 @@ uint32_t llm_n_scratch(const llm_ctx_t *c);        /* pending (uncommitted) rows
 uint32_t llm_max_batch(const llm_ctx_t *c);        /* most pending rows */
 const llm_model_t *llm_ctx_model(const llm_ctx_t *c);
 
-/* Read access to committed K/V rows for tests: layer, position -> n_head_kv*head_dim floats. */
+/* Read access to committed K/V rows for tests: layer, position -> n_head_kv*head_dim floats
+ * (converted from the cache type into a buffer of the context, valid until the next call of the
+ * same function on the same context). */
 const float *llm_kv_k(const llm_ctx_t *c, uint32_t layer, uint32_t pos);
 const float *llm_kv_v(const llm_ctx_t *c, uint32_t layer, uint32_t pos);
 

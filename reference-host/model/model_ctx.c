@@ -55,16 +55,26 @@ llm_ctx_t *llm_ctx_create(const llm_model_t *m, const llm_ctx_params_t *p, char 
         return NULL;
     }
     const llm_hparams_t *hp = &m->hp;
-    llm_ctx_params_t def = { 0, 0, 0, KN_MODE_EXACT };
+    llm_ctx_params_t def = { 0, 0, 0, KN_MODE_EXACT, LLM_KV_F16, LLM_ATTN_AUTO };
     if (!p)
         p = &def;
     uint32_t n_ctx = p->n_ctx ? p->n_ctx : (hp->n_ctx_train < 2048 ? hp->n_ctx_train : 2048);
     uint32_t max_batch = p->max_batch ? p->max_batch : 64;
     if (max_batch > n_ctx)
         max_batch = n_ctx;
-    if (p->mode != KN_MODE_EXACT && p->mode != KN_MODE_FAST) {
+    if (p->mode != KN_MODE_EXACT && p->mode != KN_MODE_FAST && p->mode != KN_MODE_LLAMA) {
         if (err && err_cap)
             snprintf(err, err_cap, "llm_ctx_create: unknown mode %d", p->mode);
+        return NULL;
+    }
+    if (p->kv_type != LLM_KV_F16 && p->kv_type != LLM_KV_F32) {
+        if (err && err_cap)
+            snprintf(err, err_cap, "llm_ctx_create: unknown kv_type %d", p->kv_type);
+        return NULL;
+    }
+    if (p->attn_order < LLM_ATTN_AUTO || p->attn_order > LLM_ATTN_LLAMA) {
+        if (err && err_cap)
+            snprintf(err, err_cap, "llm_ctx_create: unknown attn_order %d", p->attn_order);
         return NULL;
     }
     if (n_ctx > (1u << 24) || max_batch > 4096) {
@@ -80,13 +90,20 @@ llm_ctx_t *llm_ctx_create(const llm_model_t *m, const llm_ctx_params_t *p, char 
     c->n_ctx = n_ctx;
     c->max_batch = max_batch;
     c->mode = p->mode;
+    c->attn_order = p->attn_order != LLM_ATTN_AUTO ? p->attn_order
+                    : p->mode != KN_MODE_EXACT ? LLM_ATTN_LLAMA : LLM_ATTN_VEC;
     c->q_dim = hp->n_head * hp->head_dim;
     c->kv_dim = hp->n_head_kv * hp->head_dim;
 
     const size_t kv = (size_t)hp->n_layer * n_ctx * c->kv_dim;
     const size_t B = max_batch;
-    c->k_cache = alloc_f32(kv);
-    c->v_cache = alloc_f32(kv);
+    c->kv_f16 = p->kv_type == LLM_KV_F16;
+    c->kv_esize = c->kv_f16 ? sizeof(uint16_t) : sizeof(float);
+    /* alloc_f32 of half the floats gives the fp16 cache (n_layer * n_ctx * kv_dim is even or +1) */
+    c->k_cache = alloc_f32(c->kv_f16 ? (kv + 1) / 2 : kv);
+    c->v_cache = alloc_f32(c->kv_f16 ? (kv + 1) / 2 : kv);
+    c->kv_new = alloc_f32(2 * B * c->kv_dim);
+    c->kv_read = alloc_f32(2 * (size_t)c->kv_dim);
     c->rope_cos = alloc_f32((size_t)n_ctx * hp->rope_dim / 2);
     c->rope_sin = alloc_f32((size_t)n_ctx * hp->rope_dim / 2);
     c->x = alloc_f32(B * hp->n_embd);
@@ -97,13 +114,14 @@ llm_ctx_t *llm_ctx_create(const llm_model_t *m, const llm_ctx_params_t *p, char 
     c->ff_g = alloc_f32(B * hp->n_ff);
     c->ff_u = alloc_f32(B * hp->n_ff);
     c->scores = alloc_f32(B * hp->n_head * n_ctx);
+    c->attn_acc = alloc_f32(B * hp->n_head * (4 * LLM_ATTN_LANES + 1) * hp->head_dim);
     c->parent = calloc(B, sizeof *c->parent);
     c->pos = calloc(B, sizeof *c->pos);
     c->anc = calloc(B * B, sizeof *c->anc);
     c->anc_len = calloc(B, sizeof *c->anc_len);
     c->hidden = calloc((size_t)hp->n_layer + 1, sizeof *c->hidden);
-    if (!c->k_cache || !c->v_cache || !c->rope_cos || !c->rope_sin || !c->x || !c->h || !c->q || !c->att ||
-        !c->tmp || !c->ff_g || !c->ff_u || !c->scores || !c->parent || !c->pos || !c->anc || !c->anc_len ||
+    if (!c->k_cache || !c->v_cache || !c->kv_new || !c->kv_read || !c->rope_cos || !c->rope_sin || !c->x || !c->h || !c->q || !c->att ||
+        !c->tmp || !c->ff_g || !c->ff_u || !c->scores || !c->attn_acc || !c->parent || !c->pos || !c->anc || !c->anc_len ||
         !c->hidden)
         goto oom;
     c->pool = kn_pool_create(p->n_threads);
@@ -115,9 +133,15 @@ llm_ctx_t *llm_ctx_create(const llm_model_t *m, const llm_ctx_params_t *p, char 
     }
     fill_rope_table(c);
     c->attention_task = llm_attention_task;
+    c->swiglu_row = llm_swiglu_row;
+    c->rope_row = llm_rope_row;
 #ifdef MODEL_HAVE_AVX2
-    if (__builtin_cpu_supports("avx2"))
-        c->attention_task = llm_attention_task_avx2;   /* same results, wider registers */
+    /* F16C predates AVX2 on every x86 CPU (and some compilers cannot test it here) */
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        c->attention_task = llm_attention_task_avx2;   /* same results, hardware FMA */
+        c->swiglu_row = llm_swiglu_row_avx2;
+        c->rope_row = llm_rope_row_avx2;
+    }
 #endif
     return c;
 
@@ -140,6 +164,8 @@ void llm_ctx_free(llm_ctx_t *c)
     free(c->hidden);
     free(c->k_cache);
     free(c->v_cache);
+    free(c->kv_new);
+    free(c->kv_read);
     free(c->rope_cos);
     free(c->rope_sin);
     free(c->x);
@@ -150,6 +176,7 @@ void llm_ctx_free(llm_ctx_t *c)
     free(c->ff_g);
     free(c->ff_u);
     free(c->scores);
+    free(c->attn_acc);
     free(c->parent);
     free(c->pos);
     free(c->anc);
@@ -178,6 +205,7 @@ int llm_truncate(llm_ctx_t *c, uint32_t n)
         return llm_set_err(c, LLM_E_ARG, "llm_truncate: %u is beyond the %u committed rows", n, c->n_past);
     c->n_past = n;
     c->n_batch = 0;
+    c->prompt_tail = 0;
     return 0;
 }
 
@@ -260,32 +288,43 @@ int llm_commit(llm_ctx_t *c, const int32_t *path, uint32_t n_path)
     }
     /* path is strictly increasing, so path[k] >= k and moving in increasing k never overwrites a
      * source row still to be moved */
-    const size_t kvd = c->kv_dim, layer_stride = (size_t)c->n_ctx * kvd;
+    const size_t row = c->kv_dim * c->kv_esize, layer_stride = (size_t)c->n_ctx * row;
     for (uint32_t l = 0; l < c->m->hp.n_layer; l++) {
-        float *K = c->k_cache + l * layer_stride, *V = c->v_cache + l * layer_stride;
+        char *K = (char *)c->k_cache + l * layer_stride, *V = (char *)c->v_cache + l * layer_stride;
         for (uint32_t k = 0; k < n_path; k++) {
             size_t src = (size_t)c->n_past + (size_t)path[k], dst = (size_t)c->n_past + k;
             if (src != dst) {
-                memcpy(K + dst * kvd, K + src * kvd, kvd * sizeof(float));
-                memcpy(V + dst * kvd, V + src * kvd, kvd * sizeof(float));
+                memcpy(K + dst * row, K + src * row, row);
+                memcpy(V + dst * row, V + src * row, row);
             }
         }
     }
+    c->prompt_tail = n_path > 1 && n_path == c->n_batch;
     c->n_past += n_path;
     c->n_batch = 0;
     return 0;
 }
 
-const float *llm_kv_k(const llm_ctx_t *c, uint32_t layer, uint32_t pos)
+/* cache row (layer, pos) as floats in out */
+static const float *kv_row(const llm_ctx_t *c, const void *cache, uint32_t layer, uint32_t pos, float *out)
 {
     if (layer >= c->m->hp.n_layer || pos >= c->n_past)
         return NULL;
-    return c->k_cache + ((size_t)layer * c->n_ctx + pos) * c->kv_dim;
+    const size_t off = ((size_t)layer * c->n_ctx + pos) * c->kv_dim;
+    if (!c->kv_f16)
+        return (const float *)cache + off;
+    const uint16_t *h = (const uint16_t *)cache + off;
+    for (uint32_t i = 0; i < c->kv_dim; i++)
+        out[i] = kn_fp16_to_f32(h[i]);
+    return out;
+}
+
+const float *llm_kv_k(const llm_ctx_t *c, uint32_t layer, uint32_t pos)
+{
+    return kv_row(c, c->k_cache, layer, pos, c->kv_read);
 }
 
 const float *llm_kv_v(const llm_ctx_t *c, uint32_t layer, uint32_t pos)
 {
-    if (layer >= c->m->hp.n_layer || pos >= c->n_past)
-        return NULL;
-    return c->v_cache + ((size_t)layer * c->n_ctx + pos) * c->kv_dim;
+    return kv_row(c, c->v_cache, layer, pos, c->kv_read + c->kv_dim);
 }

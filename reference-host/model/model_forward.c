@@ -25,18 +25,16 @@ static void rms_norm(float *out, const float *x, const float *w, uint32_t n, flo
         out[i] = (x[i] * scale) * w[i];
 }
 
-/* normal (adjacent-pair) RoPE on n_heads heads of one row at table row cs/sn */
-static void rope_row(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float *cs,
-                     const float *sn)
+static void store_f16(uint16_t *dst, const float *src, size_t n)
 {
-    for (uint32_t h = 0; h < n_heads; h++) {
-        float *x = v + (size_t)h * head_dim;
-        for (uint32_t i = 0; i < rope_dim / 2; i++) {
-            const float x0 = x[2 * i], x1 = x[2 * i + 1];
-            x[2 * i] = x0 * cs[i] - x1 * sn[i];
-            x[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        dst[i] = kn_f32_to_fp16(src[i]);
+}
+
+static void round_f16(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = kn_fp16_to_f32(kn_f32_to_fp16(x[i]));
 }
 
 /* ---- pool tasks ---------------------------------------------------------------------------- */
@@ -46,10 +44,7 @@ static void swiglu_task(void *arg, int64_t i)
 {
     llm_ctx_t *c = arg;
     const uint32_t n_ff = c->m->hp.n_ff;
-    float *g = c->ff_g + (size_t)i * n_ff;
-    const float *u = c->ff_u + (size_t)i * n_ff;
-    for (uint32_t k = 0; k < n_ff; k++)
-        g[k] = g[k] / (1.0f + expf(-g[k])) * u[k];
+    c->swiglu_row(c->ff_g + (size_t)i * n_ff, c->ff_u + (size_t)i * n_ff, n_ff);
 }
 
 /* ---- the forward --------------------------------------------------------------------------- */
@@ -96,6 +91,10 @@ int llm_forward_impl(llm_ctx_t *c, const int32_t *tokens, const int32_t *parent,
     if (!c)
         return LLM_E_ARG;
     const uint32_t base = append ? c->n_batch : 0;
+    /* LLM_ATTN_LLAMA: the host prefills all prompt tokens but the last, then evaluates the last one
+     * alone; llama.cpp has it in the prompt batch, so it takes the batch order */
+    const int prompt_tail = c->prompt_tail && base == 0;
+    c->prompt_tail = 0;
     int rc = check_batch(c, tokens, parent, n, base);
     if (rc)
         return rc;
@@ -134,6 +133,7 @@ int llm_forward_impl(llm_ctx_t *c, const int32_t *tokens, const int32_t *parent,
     for (uint32_t i = 0; i < n; i++)
         kn_dequant_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)tokens[i] * emb_row,
                        c->x + (size_t)i * d, d);
+    LLM_DEBUG(c, "embd", 0, c->x, (size_t)n * d);
 
     for (uint32_t l = 0; l < hp->n_layer; l++) {
         const llm_layer_t *L = &m->layers[l];
@@ -143,42 +143,68 @@ int llm_forward_impl(llm_ctx_t *c, const int32_t *tokens, const int32_t *parent,
         /* attention block */
         for (uint32_t i = 0; i < n; i++)
             rms_norm(c->h + (size_t)i * d, c->x + (size_t)i * d, L->attn_norm, d, hp->rms_eps);
-        float *Kb = c->k_cache + l * layer_stride + ((size_t)c->n_past + base) * kvd;   /* slots n_past + base + i */
-        float *Vb = c->v_cache + l * layer_stride + ((size_t)c->n_past + base) * kvd;
+        LLM_DEBUG(c, "attn_norm", l, c->h, (size_t)n * d);
+        float *Kb = c->kv_new, *Vb = c->kv_new + (size_t)n * kvd;   /* stored below at slots n_past + base + i */
         if ((rc = matmul(c, &L->wq, c->h, n, c->q, "attn_q", l)) || (rc = matmul(c, &L->wk, c->h, n, Kb, "attn_k", l)) ||
             (rc = matmul(c, &L->wv, c->h, n, Vb, "attn_v", l)))
             return rc;
+        LLM_DEBUG(c, "Qcur", l, c->q, (size_t)n * c->q_dim);
+        LLM_DEBUG(c, "Kcur", l, Kb, (size_t)n * kvd);
+        LLM_DEBUG(c, "Vcur", l, Vb, (size_t)n * kvd);
         for (uint32_t i = 0; i < n; i++) {
             const float *cs = c->rope_cos + (size_t)c->pos[base + i] * half, *sn = c->rope_sin + (size_t)c->pos[base + i] * half;
-            rope_row(c->q + (size_t)i * c->q_dim, hp->n_head, hp->head_dim, hp->rope_dim, cs, sn);
-            rope_row(Kb + (size_t)i * kvd, hp->n_head_kv, hp->head_dim, hp->rope_dim, cs, sn);
+            c->rope_row(c->q + (size_t)i * c->q_dim, hp->n_head, hp->head_dim, hp->rope_dim, cs, sn);
+            c->rope_row(Kb + (size_t)i * kvd, hp->n_head_kv, hp->head_dim, hp->rope_dim, cs, sn);
+        }
+        LLM_DEBUG(c, "Qrope", l, c->q, (size_t)n * c->q_dim);
+        LLM_DEBUG(c, "Krope", l, Kb, (size_t)n * kvd);
+        const size_t slot0 = l * layer_stride + ((size_t)c->n_past + base) * kvd;
+        if (c->kv_f16) {
+            /* llama.cpp: K, V stored as fp16; q converted to fp16 (the vec_dot type of F16 K) */
+            store_f16((uint16_t *)c->k_cache + slot0, Kb, (size_t)n * kvd);
+            store_f16((uint16_t *)c->v_cache + slot0, Vb, (size_t)n * kvd);
+            round_f16(c->q, (size_t)n * c->q_dim);
+        } else {
+            memcpy((float *)c->k_cache + slot0, Kb, (size_t)n * kvd * sizeof(float));
+            memcpy((float *)c->v_cache + slot0, Vb, (size_t)n * kvd * sizeof(float));
         }
         c->cur_layer = l;
+        c->attn_arr = c->attn_order == LLM_ATTN_GEMM || (c->attn_order == LLM_ATTN_LLAMA && (n > 1 || prompt_tail)) ? 1 : 4;
         kn_pool_run(c->pool, c->attention_task, c, (int64_t)n * hp->n_head);
+        LLM_DEBUG(c, "kqv", l, c->att, (size_t)n * c->q_dim);
         if ((rc = matmul(c, &L->wo, c->att, n, c->tmp, "attn_output", l)))
             return rc;
+        LLM_DEBUG(c, "attn_out", l, c->tmp, (size_t)n * d);
         for (size_t k = 0; k < (size_t)n * d; k++)
             c->x[k] += c->tmp[k];
+        LLM_DEBUG(c, "ffn_inp", l, c->x, (size_t)n * d);
 
         /* feed-forward block */
         for (uint32_t i = 0; i < n; i++)
             rms_norm(c->h + (size_t)i * d, c->x + (size_t)i * d, L->ffn_norm, d, hp->rms_eps);
+        LLM_DEBUG(c, "ffn_norm", l, c->h, (size_t)n * d);
         if ((rc = matmul(c, &L->gate, c->h, n, c->ff_g, "ffn_gate", l)) ||
             (rc = matmul(c, &L->up, c->h, n, c->ff_u, "ffn_up", l)))
             return rc;
+        LLM_DEBUG(c, "ffn_gate", l, c->ff_g, (size_t)n * hp->n_ff);
+        LLM_DEBUG(c, "ffn_up", l, c->ff_u, (size_t)n * hp->n_ff);
         if (n == 1)
             swiglu_task(c, 0);
         else
             kn_pool_run(c->pool, swiglu_task, c, n);
+        LLM_DEBUG(c, "ffn_swiglu", l, c->ff_g, (size_t)n * hp->n_ff);
         if ((rc = matmul(c, &L->down, c->ff_g, n, c->tmp, "ffn_down", l)))
             return rc;
+        LLM_DEBUG(c, "ffn_out", l, c->tmp, (size_t)n * d);
         for (size_t k = 0; k < (size_t)n * d; k++)
             c->x[k] += c->tmp[k];
+        LLM_DEBUG(c, "l_out", l, c->x, (size_t)n * d);
     }
 
     /* final norm (h) and the kept final state */
     for (uint32_t i = 0; i < n; i++)
         rms_norm(c->h + (size_t)i * d, c->x + (size_t)i * d, m->out_norm, d, hp->rms_eps);
+    LLM_DEBUG(c, "result_norm", hp->n_layer, c->h, (size_t)n * d);
     if (c->hidden[hp->n_layer])
         memcpy(c->hidden[hp->n_layer], c->h, (size_t)n * d * sizeof(float));
     c->n_batch = base + n;

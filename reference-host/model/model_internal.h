@@ -7,6 +7,8 @@
 #include "kernels.h"
 #include "model.h"
 
+#define LLM_ATTN_LANES 16   /* lanes of llama.cpp's F16 GEMM accumulators (AVX-512) */
+
 typedef struct llm_layer {
     kn_matrix_t wq;          /* (n_head*head_dim) x n_embd */
     kn_matrix_t wk;          /* (n_head_kv*head_dim) x n_embd */
@@ -38,8 +40,12 @@ struct llm_ctx {
 
     uint32_t   q_dim;        /* n_head * head_dim */
     uint32_t   kv_dim;       /* n_head_kv * head_dim */
-    float     *k_cache;      /* n_layer x n_ctx x kv_dim */
-    float     *v_cache;      /* n_layer x n_ctx x kv_dim */
+    int        kv_f16;       /* 1: the cache holds fp16 (LLM_KV_F16), 0: f32 */
+    size_t     kv_esize;     /* bytes per cache element: 2 or 4 */
+    void      *k_cache;      /* n_layer x n_ctx x kv_dim elements */
+    void      *v_cache;      /* n_layer x n_ctx x kv_dim elements */
+    float     *kv_new;       /* the batch's new K then V rows (f32, before storing): 2 x max_batch x kv_dim */
+    float     *kv_read;      /* llm_kv_k / llm_kv_v results: 2 x kv_dim */
     float     *rope_cos;     /* n_ctx x rope_dim/2, by position */
     float     *rope_sin;
 
@@ -52,6 +58,10 @@ struct llm_ctx {
     float     *ff_g;         /* max_batch x n_ff */
     float     *ff_u;         /* max_batch x n_ff */
     float     *scores;       /* one n_ctx row per (batch row, head) task */
+    float     *attn_acc;     /* per task: 4 x LLM_ATTN_LANES x head_dim accumulators + one head_dim row */
+    int        attn_order;   /* LLM_ATTN_VEC / GEMM / LLAMA (resolved, never AUTO) */
+    int        prompt_tail;  /* the last commit kept every row of a multi-row batch (a prefill chunk) */
+    uint32_t   attn_arr;     /* accumulators of the forward being evaluated: 4 (vec order) or 1 (gemm) */
 
     /* the pending scratch rows (until commit): forwards since the last commit append to them */
     uint32_t   n_batch;      /* pending rows, all forwards since the last commit/drop */
@@ -62,13 +72,27 @@ struct llm_ctx {
     uint32_t  *anc_len;      /* max_batch */
     uint32_t   cur_layer;    /* layer being evaluated (read by attention tasks) */
     void     (*attention_task)(void *ctx, int64_t t);   /* llm_attention_task[_avx2] */
+    void     (*swiglu_row)(float *g, const float *u, uint32_t n);   /* llm_swiglu_row[_avx2] */
+    void     (*rope_row)(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float *cs,
+                         const float *sn);                         /* llm_rope_row[_avx2] */
 
     /* kept hidden states: hidden[l] is NULL unless layer l was registered; max_batch x n_embd */
     float    **hidden;       /* n_layer + 1 */
     uint32_t   n_hidden_rows;/* rows valid in hidden[] (the last forward's n) */
 
+    /* debugging aid for numerics comparisons (tools only; NULL in normal use): called with each
+     * intermediate of the forward, n floats for all rows of the batch */
+    void     (*debug_cb)(void *user, const char *name, uint32_t layer, const float *data, size_t n);
+    void      *debug_user;
+
     char       err[256];
 };
+
+#define LLM_DEBUG(c, name, layer, data, n)                                  \
+    do {                                                                     \
+        if ((c)->debug_cb)                                                   \
+            (c)->debug_cb((c)->debug_user, (name), (layer), (data), (n));    \
+    } while (0)
 
 /* writes a message into c->err; returns code */
 int llm_set_err(llm_ctx_t *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -77,6 +101,17 @@ int llm_set_err(llm_ctx_t *c, int code, const char *fmt, ...) __attribute__((for
 void llm_attention_task(void *ctx, int64_t t);
 #ifdef MODEL_HAVE_AVX2
 void llm_attention_task_avx2(void *ctx, int64_t t);
+#endif
+/* RoPE of one row (n_heads heads) at a position's cos/sin table row; model_attn.c */
+void llm_rope_row(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float *cs, const float *sn);
+#ifdef MODEL_HAVE_AVX2
+void llm_rope_row_avx2(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float *cs,
+                       const float *sn);
+#endif
+/* SwiGLU of one row, g = silu(g) * u, with llama.cpp's numerics; model_attn.c */
+void llm_swiglu_row(float *g, const float *u, uint32_t n);
+#ifdef MODEL_HAVE_AVX2
+void llm_swiglu_row_avx2(float *g, const float *u, uint32_t n);
 #endif
 
 int llm_forward_impl(llm_ctx_t *c, const int32_t *tokens, const int32_t *parent, uint32_t n,

@@ -318,11 +318,12 @@ static void ref_act(int kind, const float *x, int64_t cols, double *xa, double *
                 xa[i] = (double)fminf(q, 127.0f) * (double)(1.0f / iscale);
             }
         } else {
-            float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+            /* llama.cpp's x86 quantizer: id = 127/amax, round half to even */
+            float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
             double dh = ref_h2d(kn_f32_to_fp16(d));
             int sum = 0;
             for (int64_t i = b; i < b + bs; i++) {
-                int q = (int)roundf(x[i] * id);
+                int q = (int)nearbyintf(x[i] * id);
                 sum += q;
                 xa[i] = q * dh;
             }
@@ -446,6 +447,8 @@ Test(matmul, batch_invariance_bit_exact)
     static const int64_t ns[] = {1, 2, 3, 7, 16, 33, 64};
     kn_pool_t *pool = kn_pool_create(2);
     cr_assert_not_null(pool);
+    /* KN_MODE_LLAMA (llama.cpp's per-row order) must be batch-invariant too */
+    for (int mode = KN_MODE_EXACT; mode <= KN_MODE_LLAMA; mode += KN_MODE_LLAMA - KN_MODE_EXACT)
     for (int isa = 0; isa < 3; isa++) {
         if (kn_force_isa(isa_names[isa]) != 0) continue;
         for (size_t k = 0; k < N_TYPES; k++) {
@@ -456,21 +459,191 @@ Test(matmul, batch_invariance_bit_exact)
                   *yb = malloc(sizeof(float) * 64 * rows);
             kn_matrix_t W = {type, rows, cols, m.w};
             for (int64_t t = 0; t < 64; t++)
-                cr_assert_eq(kn_matmul(&W, x + t * cols, 1, y1 + t * rows, NULL, KN_MODE_EXACT), 0);
+                cr_assert_eq(kn_matmul(&W, x + t * cols, 1, y1 + t * rows, NULL, mode), 0);
             for (int p = 0; p < 2; p++)
                 for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
                     int64_t n = ns[i];
-                    cr_assert_eq(kn_matmul(&W, x, n, yb, p ? pool : NULL, KN_MODE_EXACT), 0);
+                    cr_assert_eq(kn_matmul(&W, x, n, yb, p ? pool : NULL, mode), 0);
                     for (int64_t t = 0; t < n; t++)
                         cr_assert(memcmp(yb + t * rows, y1 + t * rows, sizeof(float) * rows) == 0,
-                                  "isa %s type %u n_tok %ld pool %d: token %ld differs",
-                                  isa_names[isa], type, (long)n, p, (long)t);
+                                  "mode %d isa %s type %u n_tok %ld pool %d: token %ld differs",
+                                  mode, isa_names[isa], type, (long)n, p, (long)t);
                 }
             free(x); free(y1); free(yb); free(m.w);
         }
     }
     kn_force_isa(NULL);
     kn_pool_free(pool);
+}
+
+/* The register-blocked Q4_1/Q8_0 path packs 16 blocks per group plus a tail packed across 4
+ * rows: sweep every tail length (0..15 blocks), row counts around the 4-row tile, every batch
+ * size up to past the 4-token tile, threads on and off. Each token of a batch must equal the
+ * same token computed alone, bit for bit, with plain and prepacked weights. */
+Test(matmul, batch_invariance_every_tail_and_tile_shape)
+{
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 8, 9, 17};
+    static const uint32_t types[] = {GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0};
+    kn_pool_t *pool = kn_pool_create(2);
+    cr_assert_not_null(pool);
+    for (size_t ti = 0; ti < 3; ti++)
+        for (int64_t nb = 1; nb <= 35; nb += (nb < 18 ? 1 : 17)) {
+            const int64_t cols = 32 * nb, rows = 1 + (nb * 7) % 11;
+            const uint32_t type = types[ti];
+            mat_t m = make_mat(type, rows, cols);
+            kn_matrix_t W = {type, rows, cols, m.w};
+            kn_packed_t *P = kn_matrix_pack(&W);
+            cr_assert_not_null(P);
+            float *x = rand_x(17, cols), *y1 = malloc(sizeof(float) * 17 * rows),
+                  *yb = malloc(sizeof(float) * 17 * rows);
+            for (int64_t t = 0; t < 17; t++)
+                cr_assert_eq(kn_matmul(&W, x + t * cols, 1, y1 + t * rows, NULL, KN_MODE_EXACT), 0);
+            for (int v = 0; v < 4; v++)     /* plain / packed x no pool / pool */
+                for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+                    int64_t n = ns[i];
+                    kn_pool_t *pl = v & 1 ? pool : NULL;
+                    int rc = v & 2 ? kn_matmul_packed(P, x, n, yb, pl, KN_MODE_EXACT)
+                                   : kn_matmul(&W, x, n, yb, pl, KN_MODE_EXACT);
+                    cr_assert_eq(rc, 0);
+                    for (int64_t t = 0; t < n; t++)
+                        cr_assert(memcmp(yb + t * rows, y1 + t * rows, sizeof(float) * rows) == 0,
+                                  "type %u cols %ld rows %ld n_tok %ld variant %d: token %ld differs",
+                                  type, (long)cols, (long)rows, (long)n, v, (long)t);
+                }
+            kn_packed_free(P);
+            free(x); free(y1); free(yb); free(m.w);
+        }
+    kn_pool_free(pool);
+}
+
+/* Matrices bigger than the caches take other paths for small batches (unpacked weights read
+ * directly, up to more tokens): their tokens must still match single-token products bit for bit. */
+Test(matmul, batch_invariance_big_matrix)
+{
+    static const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_1};
+    for (size_t ti = 0; ti < 2; ti++) {
+        const int64_t rows = 7200, cols = 576;
+        mat_t m = make_mat(types[ti], rows, cols);
+        kn_matrix_t W = {types[ti], rows, cols, m.w};
+        kn_packed_t *P = kn_matrix_pack(&W);
+        cr_assert_not_null(P);
+        float *x = rand_x(6, cols), *y1 = malloc(sizeof(float) * 6 * rows),
+              *yb = malloc(sizeof(float) * 6 * rows);
+        for (int64_t t = 0; t < 6; t++)
+            cr_assert_eq(kn_matmul(&W, x + t * cols, 1, y1 + t * rows, NULL, KN_MODE_EXACT), 0);
+        for (int64_t n = 1; n <= 6; n++)
+            for (int v = 0; v < 2; v++) {
+                cr_assert_eq(v ? kn_matmul_packed(P, x, n, yb, NULL, KN_MODE_EXACT)
+                               : kn_matmul(&W, x, n, yb, NULL, KN_MODE_EXACT), 0);
+                cr_assert(memcmp(yb, y1, sizeof(float) * (size_t)(n * rows)) == 0,
+                          "type %u n %ld packed %d", types[ti], (long)n, v);
+            }
+        kn_packed_free(P);
+        free(x); free(y1); free(yb); free(m.w);
+    }
+}
+
+/* Prepacked weights give kn_matmul's bits on every type; the products stay within the
+ * double-precision reference bound on tail-heavy shapes; a pack made for one ISA still works
+ * (through the original weights) when another ISA is forced afterwards. */
+Test(matmul, packed_weights_match_plain_and_reference)
+{
+    static const int64_t col_blocks[] = {1, 2, 15, 16, 17, 18, 31, 48};
+    for (size_t k = 0; k < N_TYPES; k++)
+        for (size_t c = 0; c < sizeof(col_blocks) / sizeof(col_blocks[0]); c++) {
+            uint32_t type = all_types[k].type;
+            int64_t cols = col_blocks[c] * 32, rows = 13, n = 6;
+            if (all_types[k].blk == 256)
+                cols = (col_blocks[c] % 4 + 1) * 256;
+            mat_t m = make_mat(type, rows, cols);
+            kn_matrix_t W = {type, rows, cols, m.w};
+            kn_packed_t *P = kn_matrix_pack(&W);
+            cr_assert_not_null(P);
+            float *x = rand_x(n, cols), *ya = malloc(sizeof(float) * n * rows),
+                  *yp = malloc(sizeof(float) * n * rows);
+            cr_assert_eq(kn_matmul(&W, x, n, ya, NULL, KN_MODE_EXACT), 0);
+            cr_assert_eq(kn_matmul_packed(P, x, n, yp, NULL, KN_MODE_EXACT), 0);
+            cr_assert(memcmp(ya, yp, sizeof(float) * n * rows) == 0, "type %u cols %ld", type, (long)cols);
+            double *xa = malloc(sizeof(double) * cols), s[64];
+            size_t rb = kn_row_bytes(type, cols);
+            for (int64_t t = 0; t < n; t++) {
+                ref_act(act_of(type), x + t * cols, cols, xa, s);
+                for (int64_t r = 0; r < rows; r++) {
+                    double mag, ref = ref_dot(type, m.w + r * rb, cols, xa, s, &mag);
+                    cr_assert(fabs(yp[t * rows + r] - ref) <= 2e-6 * mag + 1e-7,
+                              "type %u cols %ld t %ld r %ld: %.9g vs %.9g", type, (long)cols,
+                              (long)t, (long)r, (double)yp[t * rows + r], ref);
+                }
+            }
+            cr_assert_eq(kn_force_isa("scalar"), 0);
+            cr_assert_eq(kn_matmul(&W, x, n, ya, NULL, KN_MODE_EXACT), 0);
+            cr_assert_eq(kn_matmul_packed(P, x, n, yp, NULL, KN_MODE_EXACT), 0);
+            cr_assert(memcmp(ya, yp, sizeof(float) * n * rows) == 0, "scalar, type %u", type);
+            kn_force_isa(NULL);
+            kn_packed_free(P);
+            free(xa); free(x); free(ya); free(yp); free(m.w);
+        }
+    kn_matrix_t bad = {GGML_TYPE_Q4_1, 4, 48, NULL};
+    cr_assert_null(kn_matrix_pack(&bad));
+    cr_assert_eq(kn_matmul_packed(NULL, NULL, 1, NULL, NULL, KN_MODE_EXACT), -1);
+    kn_packed_free(NULL);
+}
+
+/* Activations quantized once feed several matrices (as Q, K and V do) with kn_matmul's bits, on
+ * every ISA, plain and prepacked, through growing and shrinking batches; mismatches are refused. */
+Test(matmul, quantize_once_reuse_matches_matmul)
+{
+    static const uint32_t types[] = {GGML_TYPE_Q4_1, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_F16};
+    static const int64_t rows_of[3] = {40, 12, 7}, ns[] = {5, 1, 17, 3};
+    kn_xq_t *q = kn_xq_create();
+    cr_assert_not_null(q);
+    for (int isa = 0; isa < 3; isa++) {
+        if (kn_force_isa(isa_names[isa]) != 0) continue;
+        for (size_t ti = 0; ti < 4; ti++) {
+            const uint32_t type = types[ti];
+            const int64_t cols = type == GGML_TYPE_Q4_K ? 512 : 576;
+            mat_t m[3];
+            kn_matrix_t W[3];
+            kn_packed_t *P[3];
+            for (int k = 0; k < 3; k++) {
+                m[k] = make_mat(type, rows_of[k], cols);
+                W[k] = (kn_matrix_t){type, rows_of[k], cols, m[k].w};
+                P[k] = kn_matrix_pack(&W[k]);
+                cr_assert_not_null(P[k]);
+            }
+            float *x = rand_x(17, cols), *ya = malloc(sizeof(float) * 17 * 40),
+                  *yb = malloc(sizeof(float) * 17 * 40);
+            for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+                cr_assert_eq(kn_xq_quantize(q, type, x, ns[i], cols, NULL), 0);
+                for (int k = 0; k < 3; k++) {
+                    cr_assert_eq(kn_matmul(&W[k], x, ns[i], ya, NULL, KN_MODE_EXACT), 0);
+                    size_t bytes = sizeof(float) * (size_t)(ns[i] * rows_of[k]);
+                    cr_assert_eq(kn_matmul_xq(&W[k], q, yb, NULL, KN_MODE_EXACT), 0);
+                    cr_assert(memcmp(ya, yb, bytes) == 0, "isa %s type %u n %ld matrix %d",
+                              isa_names[isa], type, (long)ns[i], k);
+                    memset(yb, 0, bytes);
+                    cr_assert_eq(kn_matmul_packed_xq(P[k], q, yb, NULL, KN_MODE_EXACT), 0);
+                    cr_assert(memcmp(ya, yb, bytes) == 0, "packed: isa %s type %u n %ld matrix %d",
+                              isa_names[isa], type, (long)ns[i], k);
+                }
+            }
+            /* wrong width, wrong activation format */
+            kn_matrix_t narrow = {type, 4, cols / 2, m[0].w};
+            cr_assert_eq(kn_matmul_xq(&narrow, q, yb, NULL, KN_MODE_EXACT), -1);
+            kn_matrix_t other = {type == GGML_TYPE_Q8_0 ? GGML_TYPE_Q4_1 : GGML_TYPE_Q8_0, 4, cols, m[0].w};
+            if (kn_act_kind_of(other.type) != kn_act_kind_of(type))
+                cr_assert_eq(kn_matmul_xq(&other, q, yb, NULL, KN_MODE_EXACT), -1);
+            for (int k = 0; k < 3; k++) {
+                kn_packed_free(P[k]);
+                free(m[k].w);
+            }
+            free(x); free(ya); free(yb);
+        }
+    }
+    kn_force_isa(NULL);
+    cr_assert_eq(kn_xq_quantize(q, GGML_TYPE_Q4_1, NULL, 1, 48, NULL), -1);
+    kn_xq_free(q);
+    kn_xq_free(NULL);
 }
 
 Test(matmul, rejects_bad_shapes)
@@ -483,8 +656,8 @@ Test(matmul, rejects_bad_shapes)
     cr_assert_eq(kn_matmul(&W, x, 1, y, NULL, KN_MODE_EXACT), -1);
 }
 
-/* Every ISA's activation quantizer produces the reference operands: q = roundf(x / d) with
- * d = amax / 127, ties included (x * id landing exactly on k + 0.5). */
+/* Every ISA's activation quantizer produces the reference operands of llama.cpp's x86 path:
+ * q = nearbyint(x * 127/amax) (ties to even), ties included (x * id landing exactly on k + 0.5). */
 Test(matmul, activation_quantizer_identical_on_every_isa)
 {
     const int64_t cols = 256;
@@ -504,8 +677,8 @@ Test(matmul, activation_quantizer_identical_on_every_isa)
                 for (int j = 0; j < 32; j++) {
                     float amax = 0;
                     for (int k = 0; k < 32; k++) amax = fmaxf(amax, fabsf(x[32 * b + k]));
-                    float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
-                    cr_assert_eq(ref.qs[32 * b + j], (int8_t)roundf(x[32 * b + j] * id));
+                    float id = amax != 0 ? 127.0f / amax : 0.0f;
+                    cr_assert_eq(ref.qs[32 * b + j], (int8_t)nearbyintf(x[32 * b + j] * id));
                 }
             for (int isa = 1; isa < 3; isa++) {
                 if (kn_force_isa(isa_names[isa]) != 0) continue;

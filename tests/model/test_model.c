@@ -6,6 +6,7 @@
 
 #include "kernels.h"
 #include "model_fixture.h"
+#include "model_internal.h"   /* the per-ISA function pointers, for the portable-vs-SIMD test */
 
 /* ---- small helpers ---- */
 
@@ -35,9 +36,13 @@ static long first_diff(const float *a, const float *b, size_t n)
     return -1;
 }
 
+/* KV cache type and attention order of the contexts make_ctx creates (tests set them) */
+static int g_kv_type = LLM_KV_F16, g_attn_order = LLM_ATTN_AUTO;
+
 static llm_ctx_t *make_ctx(const llm_model_t *m, uint32_t n_ctx, uint32_t max_batch, int threads)
 {
-    llm_ctx_params_t p = { .n_ctx = n_ctx, .max_batch = max_batch, .n_threads = threads, .mode = KN_MODE_EXACT };
+    llm_ctx_params_t p = { .n_ctx = n_ctx, .max_batch = max_batch, .n_threads = threads, .mode = KN_MODE_EXACT,
+                           .kv_type = g_kv_type, .attn_order = g_attn_order };
     char err[256];
     llm_ctx_t *c = llm_ctx_create(m, &p, err, sizeof err);
     cr_assert_not_null(c, "llm_ctx_create: %s", err);
@@ -200,6 +205,21 @@ Test(model, tree_commit_equals_sequential_1_thread)
     for (size_t t = 0; t < sizeof k_types / sizeof k_types[0]; t++)
         for (uint64_t seed = 1; seed <= 3; seed++)
             tree_vs_sequential(k_types[t], 1, seed);
+}
+
+Test(model, tree_commit_equals_sequential_vec_order)
+{
+    g_attn_order = LLM_ATTN_VEC;   /* llama.cpp's one-token order for every token */
+    tree_vs_sequential(GGML_TYPE_Q4_1, 2, 11);
+    tree_vs_sequential(GGML_TYPE_F16, 1, 12);
+}
+
+Test(model, tree_commit_equals_sequential_gemm_order_f32_cache)
+{
+    g_attn_order = LLM_ATTN_GEMM;
+    g_kv_type = LLM_KV_F32;
+    tree_vs_sequential(GGML_TYPE_Q4_1, 2, 13);
+    tree_vs_sequential(GGML_TYPE_Q8_0, 1, 14);
 }
 
 Test(model, tree_commit_equals_sequential_2_threads)
@@ -523,19 +543,169 @@ Test(model, matches_naive_double_forward)
         float *got = malloc((size_t)n * hp->n_vocab * sizeof(float));
         cr_assert(ref && got);
         naive_forward(&nv, tok, n, ref);
-        llm_ctx_t *c = make_ctx(f.m, 64, 16, 1);
-        cr_assert_eq(llm_forward(c, tok, par, n, NULL, got), 0, "%s", llm_last_error(c));
-        double max_err = 0, max_abs = 0;
-        for (size_t k = 0; k < (size_t)n * hp->n_vocab; k++) {
-            max_err = fmax(max_err, fabs(ref[k] - got[k]));
-            max_abs = fmax(max_abs, fabs(ref[k]));
+        /* an f32 cache keeps float accuracy; the default fp16 cache rounds q, K, V and the softmax
+         * weights to 11 bits (relative 2^-11 each), which a logic error would still exceed by far */
+        for (int kv = 0; kv < 2; kv++) {
+            g_kv_type = kv ? LLM_KV_F16 : LLM_KV_F32;
+            const double tol = kv ? 3e-3 : 1e-4;
+            llm_ctx_t *c = make_ctx(f.m, 64, 16, 1);
+            cr_assert_eq(llm_forward(c, tok, par, n, NULL, got), 0, "%s", llm_last_error(c));
+            double max_err = 0, max_abs = 0;
+            for (size_t k = 0; k < (size_t)n * hp->n_vocab; k++) {
+                max_err = fmax(max_err, fabs(ref[k] - got[k]));
+                max_abs = fmax(max_abs, fabs(ref[k]));
+            }
+            cr_assert(max_abs > 0.5, "degenerate logits (max |logit| %g)", max_abs);
+            cr_assert(max_err < tol * (1 + max_abs), "%u layers, %s cache: max error %g (max |logit| %g)", layers,
+                      kv ? "f16" : "f32", max_err, max_abs);
+            llm_ctx_free(c);
         }
-        cr_assert(max_abs > 0.5, "degenerate logits (max |logit| %g)", max_abs);
-        cr_assert(max_err < 1e-4 * (1 + max_abs), "%u layers: max error %g (max |logit| %g)", layers, max_err,
-                  max_abs);
         free(ref);
         free(got);
-        llm_ctx_free(c);
         fixture_close(&f);
     }
+}
+
+/* ---- KV cache types and llama.cpp's attention orders ---- */
+
+static int is_fp16_value(float x)
+{
+    float y = kn_fp16_to_f32(kn_f32_to_fp16(x));
+    return memcmp(&x, &y, sizeof x) == 0;
+}
+
+Test(model, f16_cache_stores_fp16_and_f32_cache_does_not)
+{
+    tiny_model_opts o = tiny_model_default_target();
+    fixture_t f;
+    cr_assert_eq(fixture_open(&f, &o), 0, "%s", f.err);
+    cr_assert_not_null(f.m, "%s", f.err);
+    const llm_hparams_t *hp = llm_model_hparams(f.m);
+    const size_t kvd = (size_t)hp->n_head_kv * hp->head_dim;
+    int32_t tok[6] = { 1, 5, 9, 2, 7, 3 }, path[6] = { 0, 1, 2, 3, 4, 5 };
+    size_t not_fp16[2] = { 0, 0 };
+    for (int kv = 0; kv < 2; kv++) {
+        g_kv_type = kv ? LLM_KV_F32 : LLM_KV_F16;
+        llm_ctx_t *c = make_ctx(f.m, 32, 8, 1);
+        cr_assert_eq(llm_forward(c, tok, NULL, 6, NULL, NULL), 0, "%s", llm_last_error(c));
+        cr_assert_eq(llm_commit(c, path, 6), 0, "%s", llm_last_error(c));
+        for (uint32_t l = 0; l < hp->n_layer; l++)
+            for (uint32_t p = 0; p < 6; p++) {
+                const float *k = llm_kv_k(c, l, p), *v = llm_kv_v(c, l, p);
+                cr_assert(k && v);
+                for (size_t i = 0; i < kvd; i++)
+                    not_fp16[kv] += !is_fp16_value(k[i]) + !is_fp16_value(v[i]);
+            }
+        cr_assert_null(llm_kv_k(c, 0, 6), "row beyond n_past");
+        llm_ctx_free(c);
+    }
+    cr_assert_eq(not_fp16[0], 0, "f16 cache holds %zu values that are not fp16", not_fp16[0]);
+    cr_assert_gt(not_fp16[1], 0, "f32 cache rows all fp16-representable: rounding where it should not");
+    llm_ctx_params_t bad = { .n_ctx = 32, .kv_type = 7 };
+    char err[256];
+    cr_assert_null(llm_ctx_create(f.m, &bad, err, sizeof err));
+    cr_assert(strstr(err, "kv_type"), "%s", err);
+    bad.kv_type = LLM_KV_F16;
+    bad.attn_order = 9;
+    cr_assert_null(llm_ctx_create(f.m, &bad, err, sizeof err));
+    cr_assert(strstr(err, "attn_order"), "%s", err);
+    fixture_close(&f);
+}
+
+/* LLM_ATTN_LLAMA is batch-dependent as llama.cpp is: a batch of 2+ tokens (and the prompt's last
+ * token evaluated alone right after a full prefill commit) takes the GEMM order, other one-token
+ * forwards the VEC order. Checked bit for bit against contexts with a fixed order. */
+Test(model, llama_order_is_gemm_for_batches_and_vec_for_decode)
+{
+    tiny_model_opts o = tiny_model_default_target();
+    o.wtype = GGML_TYPE_F32;   /* float activations: last-bit differences reach the logits */
+    o.n_embd = 128;            /* head_dim 64 and 40+ keys: the orders differ only beyond 16 elements */
+    o.n_head = 2;
+    o.n_head_kv = 1;
+    fixture_t f;
+    cr_assert_eq(fixture_open(&f, &o), 0, "%s", f.err);
+    cr_assert_not_null(f.m, "%s", f.err);
+    const uint32_t V = llm_model_hparams(f.m)->n_vocab;
+    enum { NP = 48, ND = 14 };
+    int32_t tok[NP + ND], path[NP];
+    rng_t r = { 77 };
+    for (uint32_t i = 0; i < NP + ND; i++)
+        tok[i] = (int32_t)rnd(&r, V);
+    for (uint32_t i = 0; i < NP; i++)
+        path[i] = (int32_t)i;
+    float *got = malloc((size_t)(NP + ND) * V * sizeof(float)), *want = malloc((size_t)(NP + ND) * V * sizeof(float));
+    cr_assert(got && want);
+    /* LLAMA: prefill NP-1 tokens in a batch, the last prompt token alone, then ND decode steps */
+    const int orders[2] = { LLM_ATTN_LLAMA, LLM_ATTN_GEMM };
+    float *out[2] = { got, want };
+    for (int k = 0; k < 2; k++) {
+        g_attn_order = orders[k];
+        llm_ctx_t *c = make_ctx(f.m, 64, 48, 1);
+        cr_assert_eq(llm_forward(c, tok, NULL, NP - 1, NULL, out[k]), 0, "%s", llm_last_error(c));
+        cr_assert_eq(llm_commit(c, path, NP - 1), 0);
+        feed_sequential(c, tok + NP - 1, 1, out[k] + (size_t)(NP - 1) * V, V);
+        llm_ctx_free(c);
+    }
+    cr_assert(first_diff(got, want, (size_t)NP * V) < 0, "LLAMA order: prompt logits differ from GEMM order");
+    /* one-token forwards from an empty cache: LLAMA equals VEC */
+    for (int k = 0; k < 2; k++) {
+        g_attn_order = k ? LLM_ATTN_VEC : LLM_ATTN_LLAMA;
+        llm_ctx_t *c = make_ctx(f.m, 64, 48, 1);
+        feed_sequential(c, tok, NP + ND, out[k], V);
+        llm_ctx_free(c);
+    }
+    cr_assert(first_diff(got, want, (size_t)(NP + ND) * V) < 0, "LLAMA order: decode logits differ from VEC order");
+    /* and the orders do differ here (else the checks above prove nothing) */
+    g_attn_order = LLM_ATTN_GEMM;
+    llm_ctx_t *c = make_ctx(f.m, 64, 48, 1);
+    feed_sequential(c, tok, NP + ND, got, V);
+    llm_ctx_free(c);
+    cr_assert(first_diff(got, want, (size_t)(NP + ND) * V) >= 0, "GEMM and VEC orders gave identical logits");
+    free(got);
+    free(want);
+    fixture_close(&f);
+}
+
+/* The AVX2+FMA+F16C build of the attention / RoPE / SwiGLU steps must give the portable build's
+ * bits (same operations, hardware FMA instead of fmaf), in every attention order. */
+Test(model, simd_row_steps_equal_portable)
+{
+    tiny_model_opts o = tiny_model_default_target();
+    o.wtype = GGML_TYPE_F32;
+    o.n_embd = 128;   /* head_dim 64 */
+    o.n_head = 2;
+    o.n_head_kv = 1;
+    fixture_t f;
+    cr_assert_eq(fixture_open(&f, &o), 0, "%s", f.err);
+    cr_assert_not_null(f.m, "%s", f.err);
+    const uint32_t V = llm_model_hparams(f.m)->n_vocab;
+    enum { N = 40 };
+    int32_t tok[N];
+    rng_t r = { 99 };
+    for (uint32_t i = 0; i < N; i++)
+        tok[i] = (int32_t)rnd(&r, V);
+    float *a = malloc((size_t)N * V * sizeof(float)), *b = malloc((size_t)N * V * sizeof(float));
+    cr_assert(a && b);
+    int simd = 0;
+    for (int order = LLM_ATTN_VEC; order <= LLM_ATTN_GEMM; order++)
+        for (int kv = 0; kv < 2; kv++) {
+            g_attn_order = order;
+            g_kv_type = kv ? LLM_KV_F32 : LLM_KV_F16;
+            llm_ctx_t *ca = make_ctx(f.m, 64, 48, 1), *cb = make_ctx(f.m, 64, 48, 1);
+            simd |= ca->attention_task != llm_attention_task;
+            cb->attention_task = llm_attention_task;
+            cb->rope_row = llm_rope_row;
+            cb->swiglu_row = llm_swiglu_row;
+            cr_assert_eq(llm_forward(ca, tok, NULL, N, NULL, a), 0, "%s", llm_last_error(ca));
+            cr_assert_eq(llm_forward(cb, tok, NULL, N, NULL, b), 0, "%s", llm_last_error(cb));
+            long d = first_diff(a, b, (size_t)N * V);
+            cr_assert(d < 0, "order %d kv %d: SIMD and portable logits differ at %ld", order, kv, d);
+            llm_ctx_free(ca);
+            llm_ctx_free(cb);
+        }
+    free(a);
+    free(b);
+    fixture_close(&f);
+    if (!simd)
+        cr_log_warn("no SIMD build of the row steps on this CPU: compared portable with itself");
 }
