@@ -52,7 +52,16 @@ static void swiglu_task(void *arg, int64_t i)
 static int matmul(llm_ctx_t *c, const kn_matrix_t *W, const float *X, uint32_t n, float *Y, const char *what,
                   uint32_t layer)
 {
-    if (kn_matmul(W, X, n, Y, c->pool, c->mode) != 0)
+    /* the prepacked copy of W, if the model made one (W is a layer field or the LM head) */
+    const kn_packed_t *P = NULL;
+    if (layer < c->m->hp.n_layer) {
+        const llm_layer_t *L = &c->m->layers[layer];
+        if (W >= &L->wq && W <= &L->down)
+            P = L->packed[W - &L->wq];
+    } else if (W == &c->m->output) {
+        P = c->m->output_packed;
+    }
+    if ((P ? kn_matmul_packed(P, X, n, Y, c->pool, c->mode) : kn_matmul(W, X, n, Y, c->pool, c->mode)) != 0)
         return llm_set_err(c, LLM_E_BADFILE, "kn_matmul failed for %s of layer %u (type %s)", what, layer,
                            gguf_type_name(W->type));
     return 0;

@@ -19,6 +19,9 @@ typedef struct llm_layer {
     kn_matrix_t down;        /* n_embd x n_ff */
     const float *attn_norm;  /* n_embd, owned by llm_model.norms */
     const float *ffn_norm;   /* n_embd */
+    /* prepacked copies of wq..down in field order (kn_matrix_pack), NULL where none applies:
+       same results as the plain rows, faster; owned */
+    kn_packed_t *packed[7];
 } llm_layer_t;
 
 struct llm_model {
@@ -28,6 +31,7 @@ struct llm_model {
     llm_layer_t  *layers;    /* n_layer */
     float        *norms;     /* all norm weights dequantized: (2*n_layer + 1) x n_embd */
     const float  *out_norm;  /* n_embd */
+    kn_packed_t  *output_packed; /* prepacked LM head or NULL; owned */
 };
 
 struct llm_ctx {

@@ -283,6 +283,13 @@ llm_model_t *llm_model_load(const gguf_file_t *g, char *err, size_t err_cap)
     if (want_norm(g, "output_norm.weight", hp.n_embd, normp, err, err_cap))
         goto bad;
     m->out_norm = normp;
+    /* pack the weights once for the multi-token tiles (a failed pack only costs speed) */
+    for (uint32_t l = 0; l < hp.n_layer; l++) {
+        llm_layer_t *L = &m->layers[l];
+        const kn_matrix_t *mats[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
+        for (int k = 0; k < 7; k++) L->packed[k] = kn_matrix_pack(mats[k]);
+    }
+    m->output_packed = kn_matrix_pack(&m->output);
     return m;
 
 bad:
@@ -294,6 +301,10 @@ void llm_model_free(llm_model_t *m)
 {
     if (!m)
         return;
+    if (m->layers)
+        for (uint32_t l = 0; l < m->hp.n_layer; l++)
+            for (int k = 0; k < 7; k++) kn_packed_free(m->layers[l].packed[k]);
+    kn_packed_free(m->output_packed);
     free(m->layers);
     free(m->norms);
     free(m);
