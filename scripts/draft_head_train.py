@@ -309,11 +309,11 @@ def main():
     ap.add_argument("data")
     ap.add_argument("out")
     ap.add_argument("--draft-vocab", type=int, default=8192)
-    ap.add_argument("--ttt", type=int, default=3, help="unrolled draft steps after the first")
+    ap.add_argument("--ttt", type=int, default=2, help="unrolled draft steps after the first")
     ap.add_argument("--epochs", type=float, default=3.0)
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--accum", type=int, default=4, help="sequences per optimizer step")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--holdout", type=int, default=20, help="every Nth sequence is held out")
     ap.add_argument("--time-budget", type=float, default=0.0, help="minutes of training at most (0 = no limit)")
@@ -361,6 +361,9 @@ def main():
         for lin in (head.o, head.down):
             lin.weight.mul_(0.5)
     opt = torch.optim.AdamW(head.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    if len(train) == 0:
+        sys.exit("draft_head_train: no training sequences (collect more data)")
+    a.accum = min(a.accum, len(train))
     n_steps = max(1, int(a.epochs * len(train) / a.accum))
     warm = max(1, n_steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(

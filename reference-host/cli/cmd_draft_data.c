@@ -34,6 +34,7 @@ static void usage(FILE *f) {
           "  --topk K             target logits kept per token (default 32)\n"
           "  --layers A,B,C       target layers whose input is recorded (default 2,L/2,L-3)\n"
           "  --threads N          (default 2)\n"
+          "  --skip-records N     start at record N (resume a run; prints the next record at the end)\n"
           "Appends to the files in DIR (creates them).\n",
           f);
 }
@@ -231,10 +232,10 @@ int cmd_draft_data(int argc, char **argv) {
         {"limit", required_argument, 0, 'l'}, {"seq-len", required_argument, 0, 's'},
         {"max-new", required_argument, 0, 'n'}, {"topk", required_argument, 0, 'k'},
         {"layers", required_argument, 0, 'L'}, {"threads", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"skip-records", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model = cli_default_model(), *out = NULL, *docs = NULL, *instr = NULL, *layers = NULL;
-    unsigned long limit = 100000, seq_len = 512, max_new = 192, topk = 32, threads = 2;
+    unsigned long limit = 100000, seq_len = 512, max_new = 192, topk = 32, threads = 2, skip = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -249,6 +250,7 @@ int cmd_draft_data(int argc, char **argv) {
         case 'k': topk = strtoul(optarg, NULL, 10); break;
         case 'L': layers = optarg; break;
         case 't': threads = strtoul(optarg, NULL, 10); break;
+        case 'S': skip = strtoul(optarg, NULL, 10); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
         }
@@ -317,11 +319,12 @@ int cmd_draft_data(int argc, char **argv) {
     d.out.n_tokens = (uint64_t) ftell(d.out.tokens) / 4;
     const uint64_t base = d.out.n_tokens;
     d.t0_ns = now_ns();
-    for (size_t pos = 0; pos < in_len && d.out.n_tokens - base < limit;) {
+    unsigned long rec_no = 0;
+    for (size_t pos = 0; pos < in_len && d.out.n_tokens - base < limit; rec_no++) {
         const char *rec = in + pos;
         size_t len = strlen(rec);
         pos += len + 1;
-        if (len == 0) continue;
+        if (len == 0 || rec_no < skip) continue;
         if (do_record(&d, rec, instr != NULL, err, sizeof err) != 0) {
             fprintf(stderr, "\nrefhost draft-data: %s\n", err);
             goto done;
@@ -329,6 +332,7 @@ int cmd_draft_data(int argc, char **argv) {
         progress(&d, base, 0);
     }
     progress(&d, base, 1);
+    fprintf(stderr, "draft-data: next record %lu\n", rec_no);
     rc = 0;
 done:
     if (d.out.tokens) fclose(d.out.tokens);

@@ -62,6 +62,17 @@ static void rms_norm(const float *x, const float *w, float *y, uint32_t n, float
     for (uint32_t i = 0; i < n; i++) y[i] = x[i] * s * w[i];
 }
 
+/* 8 independent partial sums: vectorizable without reassociation flags (hd is even, usually 64) */
+static float dot(const float *a, const float *b, uint32_t n) {
+    float acc[8] = {0};
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (uint32_t j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 /* rotate-half RoPE on one head vector */
 static void rope(float *x, uint32_t hd, uint32_t pos, const float *inv_freq) {
     const uint32_t half = hd / 2;
@@ -186,10 +197,7 @@ static int eval_rows(fh_draft_t *d, uint32_t n) {
             float mx = -INFINITY;
             for (uint32_t j = 0; j < nk; j++) {
                 uint32_t slot = j < pre ? j : j < pre + n_anc ? (uint32_t) d->anc[j - pre] : (uint32_t) d->b_slot[i];
-                const float *kv = d->kc + (size_t) slot * kvd + kvo;
-                float s = 0.0f;
-                for (uint32_t c = 0; c < hd; c++) s += qv[c] * kv[c];
-                s *= scale;
+                const float s = dot(qv, d->kc + (size_t) slot * kvd + kvo, hd) * scale;
                 d->scores[j] = s;
                 if (s > mx) mx = s;
             }
@@ -378,6 +386,13 @@ void fh_draft_backend(fh_draft_t *d, sess_draft_t *out) {
 int feature_head_backend_open(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
                               const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads, sess_draft_t *out,
                               char *err, size_t err_cap) {
+    return feature_head_backend_open_as(b, path, target_g, target_m, target_ctx, n_threads, GGML_TYPE_F32, out, err,
+                                        err_cap);
+}
+
+int feature_head_backend_open_as(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
+                                 const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads, uint32_t wtype,
+                                 sess_draft_t *out, char *err, size_t err_cap) {
     memset(b, 0, sizeof *b);
     char msg[384];
     b->gguf = gguf_open(path, msg, sizeof msg);
@@ -388,6 +403,11 @@ int feature_head_backend_open(feature_head_backend_t *b, const char *path, const
     b->head = fh_head_load(b->gguf, target_g, llm_model_hparams(target_m), msg, sizeof msg);
     if (!b->head) {
         snprintf(err, err_cap, "%s: %s", path, msg);
+        feature_head_backend_close(b);
+        return -1;
+    }
+    if (wtype != GGML_TYPE_F32 && fh_head_requantize(b->head, wtype) != 0) {
+        snprintf(err, err_cap, "%s: cannot re-encode the head as %s", path, gguf_type_name(wtype));
         feature_head_backend_close(b);
         return -1;
     }

@@ -69,6 +69,10 @@ typedef struct fh_head fh_head_t;
 fh_head_t *fh_head_load(const gguf_file_t *head_g, const gguf_file_t *target_g, const llm_hparams_t *target_hp,
                         char *err, size_t err_cap);
 void fh_head_free(fh_head_t *h);
+/* Re-encodes the head's matrices in `type` (GGML_TYPE_Q8_0 makes a draft call several times
+ * cheaper on CPUs with int8 dot products; F32/F16 to undo nothing). 0 or -1 (type unsupported,
+ * out of memory); the head is unchanged on failure. */
+int fh_head_requantize(fh_head_t *h, uint32_t type);
 const fh_hparams_t *fh_head_hparams(const fh_head_t *h);
 const int32_t *fh_head_d2t(const fh_head_t *h);   /* n_draft_vocab target ids */
 
@@ -96,6 +100,10 @@ typedef struct feature_head_backend {
 int  feature_head_backend_open(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
                                const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads,
                                sess_draft_t *out, char *err, size_t err_cap);
+/* The same with the matrices re-encoded in wtype (e.g. GGML_TYPE_Q8_0; GGML_TYPE_F32 keeps the file's). */
+int  feature_head_backend_open_as(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
+                                  const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads, uint32_t wtype,
+                                  sess_draft_t *out, char *err, size_t err_cap);
 void feature_head_backend_close(feature_head_backend_t *b);
 
 #endif /* FEATURE_HEAD_H */

@@ -172,7 +172,40 @@ void fh_head_free(fh_head_t *h) {
     free(h->norm_ffn);
     free(h->norm_out);
     free(h->d2t);
+    for (uint32_t i = 0; i < h->n_owned; i++) free(h->owned[i]);
     free(h);
+}
+
+int fh_head_requantize(fh_head_t *h, uint32_t type) {
+    kn_matrix_t *ms[] = {&h->fc, &h->wq, &h->wk, &h->wv, &h->wo, &h->w_gate, &h->w_up, &h->w_down, &h->w_out};
+    const uint32_t n = sizeof ms / sizeof ms[0];
+    void *bufs[sizeof ms / sizeof ms[0]] = {0};
+    if (h->n_owned + n > sizeof h->owned / sizeof h->owned[0]) return -1;
+    float *row = malloc((size_t) h->hp.n_ff * 4 * sizeof *row);
+    int rc = row ? 0 : -1;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        const kn_matrix_t *m = ms[i];
+        const size_t in_rb = kn_row_bytes(m->type, m->cols), out_rb = kn_row_bytes(type, m->cols);
+        if (!out_rb || !(bufs[i] = malloc((size_t) m->rows * out_rb))) {
+            rc = -1;
+            break;
+        }
+        for (int64_t r = 0; r < m->rows && rc == 0; r++) {
+            kn_dequant_row(m->type, (const uint8_t *) m->data + (size_t) r * in_rb, row, m->cols);
+            if (kn_quant_row(type, row, (uint8_t *) bufs[i] + (size_t) r * out_rb, m->cols) != 0) rc = -1;
+        }
+    }
+    free(row);
+    if (rc != 0) {
+        for (uint32_t i = 0; i < n; i++) free(bufs[i]);
+        return -1;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        ms[i]->type = type;
+        ms[i]->data = bufs[i];
+        h->owned[h->n_owned++] = bufs[i];
+    }
+    return 0;
 }
 
 const fh_hparams_t *fh_head_hparams(const fh_head_t *h) { return &h->hp; }

@@ -1,0 +1,441 @@
+/* test_feature_head.c - the feature draft head on tiny random models: the weights file is
+ * verified on load (architecture, checksum, truncation, target fingerprint), the head's
+ * tree-attention cache gives a node the same logits whether it is evaluated in a tree, in a
+ * chain or after catching up from scratch, and a session drafting with the head through the
+ * chain strategy says exactly what plain autoregressive decoding says. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "feature_head.h"
+#include "gguf.h"
+#include "gguf_write.h"
+#include "kernels.h"
+#include "loader.h"
+#include "model.h"
+#include "model_backends.h"
+#include "session.h"
+#include "tiny_model.h"
+
+#define HEAD_VD 300u
+
+static char g_dir[256], g_target[300], g_other[300];
+
+static tiny_model_opts target_opts(uint64_t seed) {
+    tiny_model_opts o = tiny_model_default_target();
+    o.n_layer = 4; /* room for a low, a middle and a high layer */
+    o.seed = seed;
+    return o;
+}
+
+static void setup(void) {
+    snprintf(g_dir, sizeof g_dir, "/tmp/dstrat_fh_XXXXXX");
+    cr_assert_not_null(mkdtemp(g_dir));
+    snprintf(g_target, sizeof g_target, "%s/target.gguf", g_dir);
+    snprintf(g_other, sizeof g_other, "%s/other.gguf", g_dir);
+    char err[512];
+    tiny_model_opts t = target_opts(1), o = target_opts(7);
+    cr_assert_eq(tiny_model_write(g_target, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tiny_model_write(g_other, &o, err, sizeof err), 0, "%s", err);
+}
+
+static void teardown(void) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+typedef struct loaded {
+    gguf_file_t *g;
+    llm_model_t *m;
+    llm_ctx_t *c;
+} loaded_t;
+
+static void load(loaded_t *l, const char *path) {
+    char err[512];
+    l->g = gguf_open(path, err, sizeof err);
+    cr_assert_not_null(l->g, "%s", err);
+    l->m = llm_model_load(l->g, err, sizeof err);
+    cr_assert_not_null(l->m, "%s", err);
+    llm_ctx_params_t p = {.n_ctx = 256, .max_batch = 64, .n_threads = 1, .mode = KN_MODE_EXACT};
+    l->c = llm_ctx_create(l->m, &p, err, sizeof err);
+    cr_assert_not_null(l->c, "%s", err);
+}
+
+static void unload(loaded_t *l) {
+    llm_ctx_free(l->c);
+    llm_model_free(l->m);
+    gguf_close(l->g);
+}
+
+/* ---- a random head for the tiny target, written with the same layout the trainer writes ---- */
+typedef struct head_opts {
+    const char *arch;          /* NULL = FH_ARCH */
+    const char *fingerprint_of;/* target whose fingerprint is stored; NULL = g_target */
+    int bad_checksum;
+} head_opts_t;
+
+static uint64_t g_rng = 88172645463325252ull;
+static float frand(void) { /* xorshift, uniform in [-1, 1) */
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (float) ((g_rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+static void add_mat(gguf_writer_t *w, const char *name, int64_t cols, int64_t rows, float scale) {
+    float *d = malloc((size_t) (cols * rows) * sizeof *d);
+    for (int64_t i = 0; i < cols * rows; i++) d[i] = frand() * scale;
+    int64_t ne[2] = {cols, rows};
+    cr_assert_eq(gguf_writer_add_tensor(w, name, GGML_TYPE_F32, 2, ne, d, (uint64_t) (cols * rows) * 4), 0);
+    free(d);
+}
+
+static void add_vec(gguf_writer_t *w, const char *name, int64_t n) {
+    float *d = malloc((size_t) n * sizeof *d);
+    for (int64_t i = 0; i < n; i++) d[i] = 1.0f + 0.1f * frand();
+    int64_t ne[1] = {n};
+    cr_assert_eq(gguf_writer_add_tensor(w, name, GGML_TYPE_F32, 1, ne, d, (uint64_t) n * 4), 0);
+    free(d);
+}
+
+static char g_hex[17];
+static const char *hex(uint64_t v) {
+    snprintf(g_hex, sizeof g_hex, "%016llx", (unsigned long long) v);
+    return g_hex;
+}
+
+/* Writes the head twice: first to learn the checksum of the tensor data, then with it. */
+static void write_head(const char *path, const head_opts_t *o) {
+    char err[512];
+    gguf_file_t *tg = gguf_open(o->fingerprint_of ? o->fingerprint_of : g_target, err, sizeof err);
+    cr_assert_not_null(tg, "%s", err);
+    llm_model_t *tm = llm_model_load(tg, err, sizeof err);
+    cr_assert_not_null(tm, "%s", err);
+    const llm_hparams_t *hp = llm_model_hparams(tm);
+    uint64_t fp;
+    cr_assert_eq(fh_target_fingerprint(tg, hp, &fp, err, sizeof err), 0, "%s", err);
+    const int64_t e = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd, ff = 128;
+    uint64_t sum = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        g_rng = 88172645463325252ull; /* same weights both passes */
+        gguf_writer_t *w = gguf_writer_new();
+        cr_assert_not_null(w);
+        gguf_writer_add_str(w, "general.architecture", o->arch ? o->arch : FH_ARCH);
+        gguf_writer_add_u32(w, "dstrat_eagle3.format_version", FH_FORMAT_VERSION);
+        gguf_writer_add_u32(w, "dstrat_eagle3.n_embd", (uint32_t) e);
+        gguf_writer_add_u32(w, "dstrat_eagle3.n_head", hp->n_head);
+        gguf_writer_add_u32(w, "dstrat_eagle3.n_head_kv", hp->n_head_kv);
+        gguf_writer_add_u32(w, "dstrat_eagle3.head_dim", (uint32_t) hd);
+        gguf_writer_add_u32(w, "dstrat_eagle3.n_ff", (uint32_t) ff);
+        gguf_writer_add_f32(w, "dstrat_eagle3.rms_eps", 1e-5f);
+        gguf_writer_add_f32(w, "dstrat_eagle3.rope_freq_base", 10000.0f);
+        uint32_t layers[3] = {1, 2, 3};
+        gguf_writer_add_arr(w, "dstrat_eagle3.fuse_layers", GGUF_TYPE_UINT32, layers, 3);
+        gguf_writer_add_u32(w, "dstrat_eagle3.draft_vocab_size", HEAD_VD);
+        gguf_writer_add_u32(w, "dstrat_eagle3.target_vocab_size", hp->n_vocab);
+        int32_t d2t[HEAD_VD];
+        for (uint32_t i = 0; i < HEAD_VD; i++) d2t[i] = (int32_t) ((i * 7 + 3) % hp->n_vocab); /* distinct: 7 is coprime to 512 */
+        gguf_writer_add_arr(w, "dstrat_eagle3.d2t", GGUF_TYPE_INT32, d2t, HEAD_VD);
+        gguf_writer_add_str(w, "dstrat_eagle3.tensor_checksum", hex(o->bad_checksum ? sum ^ 1 : sum));
+        gguf_writer_add_str(w, "dstrat_eagle3.target_fingerprint", hex(fp));
+        add_mat(w, "fc.weight", 3 * e, e, 0.15f);
+        add_vec(w, "emb_norm.weight", e);
+        add_vec(w, "feat_norm.weight", e);
+        add_mat(w, "attn_q.weight", 2 * e, qd, 0.3f);
+        add_mat(w, "attn_k.weight", 2 * e, kvd, 0.3f);
+        add_mat(w, "attn_v.weight", 2 * e, kvd, 0.3f);
+        add_mat(w, "attn_output.weight", qd, e, 0.2f);
+        add_vec(w, "ffn_norm.weight", e);
+        add_mat(w, "ffn_gate.weight", e, ff, 0.2f);
+        add_mat(w, "ffn_up.weight", e, ff, 0.2f);
+        add_mat(w, "ffn_down.weight", ff, e, 0.2f);
+        add_vec(w, "output_norm.weight", e);
+        add_mat(w, "output.weight", e, HEAD_VD, 0.5f);
+        cr_assert_eq(gguf_writer_write(w, path, err, sizeof err), 0, "%s", err);
+        gguf_writer_free(w);
+        if (pass == 0) {
+            gguf_file_t *hg = gguf_open(path, err, sizeof err);
+            cr_assert_not_null(hg, "%s", err);
+            sum = fh_tensor_checksum(hg);
+            gguf_close(hg);
+        }
+    }
+    llm_model_free(tm);
+    gguf_close(tg);
+}
+
+/* open the head at path against the tiny target; returns 0 or -1 with err */
+static int try_open(const char *path, char *err, size_t cap) {
+    loaded_t t;
+    load(&t, g_target);
+    feature_head_backend_t b;
+    sess_draft_t d;
+    int rc = feature_head_backend_open(&b, path, t.g, t.m, t.c, 1, &d, err, cap);
+    if (rc == 0) feature_head_backend_close(&b);
+    unload(&t);
+    return rc;
+}
+
+TestSuite(feature_head, .init = setup, .fini = teardown, .timeout = 300);
+
+Test(feature_head, hash_detects_changes) {
+    uint8_t a[37], b[37];
+    for (int i = 0; i < 37; i++) a[i] = b[i] = (uint8_t) (i * 31 + 5);
+    fh_hash_t s1, s2;
+    fh_hash_init(&s1);
+    fh_hash_update(&s1, a, sizeof a);
+    fh_hash_init(&s2);
+    fh_hash_update(&s2, b, sizeof b);
+    cr_assert_eq(fh_hash_final(&s1), fh_hash_final(&s2));
+    b[36] ^= 0x10; /* a flip in the padded tail word */
+    fh_hash_init(&s2);
+    fh_hash_update(&s2, b, sizeof b);
+    cr_assert_neq(fh_hash_final(&s1), fh_hash_final(&s2));
+    fh_hash_init(&s2); /* swapped words */
+    fh_hash_update(&s2, a + 8, 8);
+    fh_hash_update(&s2, a, 8);
+    fh_hash_init(&s1);
+    fh_hash_update(&s1, a, 8);
+    fh_hash_update(&s1, a + 8, 8);
+    cr_assert_neq(fh_hash_final(&s1), fh_hash_final(&s2));
+}
+
+Test(feature_head, loads_a_matching_head) {
+    char path[400], err[512];
+    snprintf(path, sizeof path, "%s/ok.gguf", g_dir);
+    write_head(path, &(head_opts_t) {0});
+    cr_assert_eq(try_open(path, err, sizeof err), 0, "%s", err);
+}
+
+Test(feature_head, refuses_wrong_architecture) {
+    char path[400], err[512] = "";
+    snprintf(path, sizeof path, "%s/arch.gguf", g_dir);
+    write_head(path, &(head_opts_t) {.arch = "llama"});
+    cr_assert_neq(try_open(path, err, sizeof err), 0);
+    cr_assert(strstr(err, "architecture") && strstr(err, "llama"), "%s", err);
+}
+
+Test(feature_head, refuses_bad_checksum) {
+    char path[400], err[512] = "";
+    snprintf(path, sizeof path, "%s/sum.gguf", g_dir);
+    write_head(path, &(head_opts_t) {.bad_checksum = 1});
+    cr_assert_neq(try_open(path, err, sizeof err), 0);
+    cr_assert(strstr(err, "checksum"), "%s", err);
+}
+
+Test(feature_head, refuses_flipped_tensor_byte) {
+    char path[400], err[512] = "";
+    snprintf(path, sizeof path, "%s/flip.gguf", g_dir);
+    write_head(path, &(head_opts_t) {0});
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, -100, SEEK_END), 0); /* inside output.weight, the last tensor */
+    int ch = fgetc(f);
+    cr_assert_eq(fseek(f, -100, SEEK_END), 0);
+    fputc(ch ^ 0x40, f);
+    fclose(f);
+    cr_assert_neq(try_open(path, err, sizeof err), 0);
+    cr_assert(strstr(err, "checksum"), "%s", err);
+}
+
+Test(feature_head, refuses_truncated_file) {
+    char path[400], err[512] = "";
+    snprintf(path, sizeof path, "%s/trunc.gguf", g_dir);
+    write_head(path, &(head_opts_t) {0});
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    cr_assert_eq(truncate(path, size - 64), 0);
+    cr_assert_neq(try_open(path, err, sizeof err), 0);
+    cr_assert(strstr(err, path), "message should name the file: %s", err);
+}
+
+Test(feature_head, refuses_head_of_another_target) {
+    char path[400], err[512] = "";
+    snprintf(path, sizeof path, "%s/other_head.gguf", g_dir);
+    write_head(path, &(head_opts_t) {.fingerprint_of = g_other});
+    cr_assert_neq(try_open(path, err, sizeof err), 0);
+    cr_assert(strstr(err, "another target"), "%s", err);
+}
+
+/* ---- cache consistency ---- */
+typedef struct rig {
+    loaded_t t;
+    feature_head_backend_t b;
+    sess_draft_t d;
+} rig_t;
+
+static void rig_open(rig_t *r, const char *head) {
+    char err[512];
+    load(&r->t, g_target);
+    cr_assert_eq(feature_head_backend_open(&r->b, head, r->t.g, r->t.m, r->t.c, 1, &r->d, err, sizeof err), 0, "%s", err);
+    fh_draft_set_scatter(r->b.draft, 0);
+}
+
+static void rig_close(rig_t *r) {
+    feature_head_backend_close(&r->b);
+    unload(&r->t);
+}
+
+/* the target takes c[from..to) in chunks of `chunk`, committing each and telling the draft */
+static void target_take(rig_t *r, const int32_t *c, uint32_t from, uint32_t to, uint32_t chunk) {
+    int32_t par[64];
+    while (from < to) {
+        uint32_t m = to - from < chunk ? to - from : chunk;
+        for (uint32_t i = 0; i < m; i++) par[i] = (int32_t) i - 1;
+        cr_assert_eq(llm_forward(r->t.c, c + from, par, m, NULL, NULL), 0, "%s", llm_last_error(r->t.c));
+        for (uint32_t i = 0; i < m; i++) par[i] = (int32_t) i;
+        cr_assert_eq(llm_commit(r->t.c, par, m), 0);
+        cr_assert_eq(r->d.target_committed(r->d.ctx, par, m), 0, "%s", r->d.error(r->d.ctx));
+        from += m;
+    }
+}
+
+Test(feature_head, tree_node_equals_chain_node) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/cache.gguf", g_dir);
+    write_head(path, &(head_opts_t) {0});
+    int32_t c[40];
+    for (int i = 0; i < 40; i++) c[i] = 3 + (i * 37) % 500;
+    const uint32_t n = 30; /* committed c[0..30), root c[29] */
+    static float tree[16 * HEAD_VD], chain[16 * HEAD_VD], fresh[16 * HEAD_VD];
+    uint32_t ne;
+
+    /* A: tree. root; then a level of 3 children in one call; then 2 grandchildren under child 2
+       together with a child of child 1 (mixed parents), and a great-grandchild in the same call
+       (its parent is in the call: evaluated in a second wave) */
+    rig_t a;
+    rig_open(&a, path);
+    target_take(&a, c, 0, n - 1, 7); /* odd chunks: the cache is built incrementally */
+    cr_assert_eq(a.d.begin_cycle(a.d.ctx, c, n), 0, "%s", a.d.error(a.d.ctx));
+    int32_t t0[1] = {c[n - 1]}, p0[1] = {-1};
+    cr_assert_eq(a.d.forward(a.d.ctx, 0, t0, p0, 1, tree, &ne), 0, "%s", a.d.error(a.d.ctx));
+    int32_t t1[3] = {11, 22, 33}, p1[3] = {0, 0, 0};
+    cr_assert_eq(a.d.forward(a.d.ctx, 1, t1, p1, 3, tree + HEAD_VD, &ne), 0, "%s", a.d.error(a.d.ctx));
+    int32_t t2[4] = {44, 55, 66, 77}, p2[4] = {2, 2, 1, 5}; /* ids 4, 5, 6, 7; 7 is a child of 5 */
+    cr_assert_eq(a.d.forward(a.d.ctx, 4, t2, p2, 4, tree + 4 * HEAD_VD, &ne), 0, "%s", a.d.error(a.d.ctx));
+    cr_assert_eq(ne, 4u);
+    a.d.end_cycle(a.d.ctx);
+
+    /* B: the path root -> 22 -> 55 -> 77 as a chain, one node per call, in the same provider
+       after a second cycle (the tree rows of the first must be gone) */
+    cr_assert_eq(a.d.begin_cycle(a.d.ctx, c, n), 0);
+    int32_t path_tok[4] = {c[n - 1], 22, 55, 77};
+    for (uint32_t k = 0; k < 4; k++) {
+        int32_t p[1] = {(int32_t) k - 1};
+        cr_assert_eq(a.d.forward(a.d.ctx, k, path_tok + k, p, 1, chain + k * HEAD_VD, &ne), 0, "%s", a.d.error(a.d.ctx));
+    }
+    a.d.end_cycle(a.d.ctx);
+    rig_close(&a);
+
+    /* C: a fresh provider that sees the whole prefix in one commit */
+    rig_t b;
+    rig_open(&b, path);
+    target_take(&b, c, 0, n - 1, 64);
+    cr_assert_eq(b.d.begin_cycle(b.d.ctx, c, n), 0);
+    for (uint32_t k = 0; k < 4; k++) {
+        int32_t p[1] = {(int32_t) k - 1};
+        cr_assert_eq(b.d.forward(b.d.ctx, k, path_tok + k, p, 1, fresh + k * HEAD_VD, &ne), 0);
+    }
+    b.d.end_cycle(b.d.ctx);
+    rig_close(&b);
+
+    const uint32_t tree_id[4] = {0, 2, 5, 7};
+    for (uint32_t k = 0; k < 4; k++)
+        for (uint32_t v = 0; v < HEAD_VD; v++) {
+            cr_assert_float_eq(tree[tree_id[k] * HEAD_VD + v], chain[k * HEAD_VD + v], 1e-5f, "depth %u token %u", k, v);
+            cr_assert_float_eq(fresh[k * HEAD_VD + v], chain[k * HEAD_VD + v], 1e-4f, "depth %u token %u", k, v);
+        }
+    /* the siblings really differ (the test would pass vacuously otherwise) */
+    cr_assert(fabsf(tree[1 * HEAD_VD] - tree[2 * HEAD_VD]) + fabsf(tree[1 * HEAD_VD + 5] - tree[2 * HEAD_VD + 5]) > 1e-6f);
+}
+
+Test(feature_head, scatter_maps_draft_vocab_to_target_ids) {
+    char path[400], err[512];
+    snprintf(path, sizeof path, "%s/scatter.gguf", g_dir);
+    write_head(path, &(head_opts_t) {0});
+    rig_t r;
+    load(&r.t, g_target);
+    cr_assert_eq(feature_head_backend_open(&r.b, path, r.t.g, r.t.m, r.t.c, 1, &r.d, err, sizeof err), 0, "%s", err);
+    int32_t c[12];
+    for (int i = 0; i < 12; i++) c[i] = 5 + i * 3;
+    target_take(&r, c, 0, 11, 64);
+    const uint32_t nv = llm_model_hparams(r.t.m)->n_vocab;
+    float *full = malloc(nv * sizeof *full), small[HEAD_VD];
+    uint32_t ne;
+    int32_t t0[1] = {c[11]}, p0[1] = {-1};
+    cr_assert_eq(r.d.begin_cycle(r.d.ctx, c, 12), 0);
+    cr_assert_eq(r.d.forward(r.d.ctx, 0, t0, p0, 1, full, &ne), 0);
+    r.d.end_cycle(r.d.ctx);
+    fh_draft_set_scatter(r.b.draft, 0);
+    cr_assert_eq(r.d.begin_cycle(r.d.ctx, c, 12), 0);
+    cr_assert_eq(r.d.forward(r.d.ctx, 0, t0, p0, 1, small, &ne), 0);
+    r.d.end_cycle(r.d.ctx);
+    const int32_t *d2t = fh_head_d2t(r.b.head);
+    uint32_t floor_count = 0;
+    for (uint32_t v = 0; v < nv; v++) floor_count += full[v] == FH_LOGIT_FLOOR;
+    cr_assert_eq(floor_count, nv - HEAD_VD);
+    for (uint32_t j = 0; j < HEAD_VD; j++) cr_assert_eq(full[d2t[j]], small[j]);
+    free(full);
+    rig_close(&r);
+}
+
+/* ---- the head drafting for a real strategy through the session ---- */
+static int64_t generate(const char *strategy, const char *k, const char *head, const int32_t *prompt, uint32_t n_prompt,
+                        uint32_t max_new, int32_t *out, uint64_t *n_draft_calls) {
+    char err[1024];
+    rig_t r;
+    sess_draft_t *dp = NULL;
+    load(&r.t, g_target);
+    if (head) {
+        cr_assert_eq(feature_head_backend_open(&r.b, head, r.t.g, r.t.m, r.t.c, 1, &r.d, err, sizeof err), 0, "%s", err);
+        dp = &r.d;
+    }
+    sess_target_t target;
+    mb_target_init(&target, r.t.c);
+    sess_params_t sp = {.sampling = {0.0f, 0, 1.0f}, .max_tree_nodes = 32, .max_tree_depth = 12};
+    session_t *s = session_create(&target, dp, &sp, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    loader_lib_t *lib = loader_open(strategy, NULL, 0, err, sizeof err);
+    cr_assert_not_null(lib, "%s", err);
+    dstrat_param_t params[1] = {{"k", k}};
+    dstrat_strategy_t *strat = NULL;
+    cr_assert_eq(loader_create(lib, NULL, session_host(s), params, k ? 1 : 0, &strat, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(session_bind(s, strat), 0, "%s", session_error(s));
+    sess_run_t run = {.prompt = prompt, .n_prompt = n_prompt, .max_new = max_new, .out = out};
+    int64_t n = session_generate(s, &run);
+    cr_assert_geq(n, 0, "%s: %s", strategy, session_error(s));
+    if (n_draft_calls) *n_draft_calls = session_stats(s)->n_draft_calls;
+    session_free(s);
+    strat->destroy(strat);
+    loader_close(lib);
+    if (head) feature_head_backend_close(&r.b);
+    unload(&r.t);
+    return n;
+}
+
+Test(feature_head, chain_with_head_equals_ar) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/e2e.gguf", g_dir);
+    write_head(path, &(head_opts_t) {0});
+    int32_t prompt[48], ref[80], got[80];
+    const char *ks[] = {"1", "3", "6"};
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t n = 2 + i * 13;
+        for (uint32_t j = 0; j < n; j++) prompt[j] = (int32_t) (3 + (j * 41 + i * 17) % 500);
+        int64_t nr = generate("ar", NULL, NULL, prompt, n, 80, ref, NULL);
+        for (uint32_t kk = 0; kk < 3; kk++) {
+            uint64_t calls = 0;
+            int64_t ng = generate("chain", ks[kk], path, prompt, n, 80, got, &calls);
+            cr_assert_eq(ng, nr, "prompt %u k %s: %lld vs %lld tokens", i, ks[kk], (long long) ng, (long long) nr);
+            cr_assert_arr_eq(got, ref, (size_t) nr * sizeof(int32_t), "prompt %u k %s differs from AR", i, ks[kk]);
+            cr_assert_gt(calls, 0u, "the chain strategy never called the head");
+        }
+    }
+}
