@@ -22,13 +22,16 @@ int pipeline_prepare(pipeline_t *p, const config_t *cfg, const pipeline_override
         else if (!strncmp(o->draft, "model:", 6) && o->draft[6]) {
             p->draft_kind = CONFIG_DRAFT_MODEL;
             p->draft_path = o->draft + 6;
+        } else if (!strncmp(o->draft, "head:", 5) && o->draft[5]) {
+            p->draft_kind = CONFIG_DRAFT_HEAD;
+            p->draft_path = o->draft + 5;
         } else {
-            snprintf(err, cap, "--draft must be none, ngram or model:PATH, got '%s'", o->draft);
+            snprintf(err, cap, "--draft must be none, ngram, model:PATH or head:PATH, got '%s'", o->draft);
             return EXIT_USAGE;
         }
     }
-    if (p->draft_kind == CONFIG_DRAFT_HEAD) {
-        snprintf(err, cap, "draft kind 'head' is not available in this version");
+    if (p->draft_kind == CONFIG_DRAFT_HEAD && !p->draft_path) {
+        snprintf(err, cap, "draft kind 'head' needs draft.path (a head trained for this target, e.g. policies/draft_head/smollm2-135m-eagle3.gguf)");
         return EXIT_USAGE;
     }
     if (p->draft_kind == CONFIG_DRAFT_MODEL && !p->draft_path) {
@@ -70,7 +73,7 @@ int pipeline_prepare(pipeline_t *p, const config_t *cfg, const pipeline_override
     }
     if ((p->desc->required_caps & DSTRAT_CAP_DRAFT) && p->draft_kind == CONFIG_DRAFT_NONE) {
         snprintf(err, cap,
-                 "strategy '%s' needs a draft: set draft.kind in the config or pass --draft ngram|model:PATH",
+                 "strategy '%s' needs a draft: set draft.kind in the config or pass --draft ngram|model:PATH|head:PATH",
                  p->desc->id);
         return EXIT_USAGE;
     }
@@ -171,6 +174,12 @@ int pipeline_open(pipeline_t *p, pipeline_models_t *m, char *err, size_t cap) {
         pipeline_draft_model_t *d = draft_model(m, p->draft_path, &rc, err, cap);
         if (!d) return rc;
         draftp = &d->draft;
+    } else if (p->draft_kind == CONFIG_DRAFT_HEAD) {
+        /* Q8_0 re-encoding makes a draft call ~2.5x cheaper than the file's F16 */
+        if (feature_head_backend_open_as(&p->head, p->draft_path, m->target.gguf, m->target.model, m->ctx,
+                                         (int) m->cp.n_threads, GGML_TYPE_Q8_0, &p->head_backend, err, cap) != 0)
+            return EXIT_INPUT;
+        draftp = &p->head_backend;
     }
     if (!(p->sess = session_create(&m->backend, draftp, &p->sp, err, cap))) return EXIT_USAGE;
     if (loader_create(p->lib, p->desc->id, session_host(p->sess), p->params, p->n_params, &p->strat, err, cap) !=
@@ -202,6 +211,7 @@ void pipeline_close(pipeline_t *p) {
     session_free(p->sess);
     if (p->strat) p->strat->destroy(p->strat); /* after the session, before the library */
     ngram_draft_free(p->ngram);
+    feature_head_backend_close(&p->head);
     loader_close(p->lib);
     free(p->params);
     memset(p, 0, sizeof *p);

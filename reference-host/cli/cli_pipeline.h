@@ -25,6 +25,7 @@
 #include "model.h"
 #include "model_backends.h"
 #include "ngram_draft.h"
+#include "feature_head.h"
 #include "session.h"
 
 /* Command-line overrides of a config (all optional; NULL/0 = take the config's). */
@@ -73,6 +74,8 @@ typedef struct pipeline {
     pipeline_models_t *models;           /* borrowed */
     ngram_draft_t *ngram;
     sess_draft_t ngram_backend;
+    feature_head_backend_t head;         /* draft kind head */
+    sess_draft_t head_backend;
     session_t *sess;
     dstrat_strategy_t *strat;
 } pipeline_t;

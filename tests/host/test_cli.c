@@ -130,3 +130,23 @@ Test(cli_model, capital_of_france_is_paris, .timeout = 300) {
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "Paris"), "greedy continuation lacks Paris: %s", out);
 }
+
+Test(cli, missing_draft_head_file_is_a_clear_error) {
+    char out[8192];
+    int rc = refhost(out, sizeof out, "generate --model %s --strategy chain --draft head:%s/nohead.gguf --prompt hi",
+                     g_model, g_dir);
+    cr_assert_eq(rc, 3, "%s", out);
+    cr_assert(strstr(out, "nohead.gguf"), "%s", out);
+}
+
+Test(cli, draft_head_for_another_target_is_refused) {
+    const char *root = getenv("DSTRAT_SOURCE_ROOT");
+    char head[1024];
+    snprintf(head, sizeof head, "%s/policies/draft_head/smollm2-135m-eagle3.gguf", root ? root : ".");
+    if (access(head, R_OK) != 0) cr_skip_test("no shipped head at %s", head);
+    char out[8192];
+    /* the shipped head was trained for SmolLM2; the tiny model must be refused, not crash */
+    int rc = refhost(out, sizeof out, "generate --model %s --strategy chain --draft head:%s --prompt hi", g_model, head);
+    cr_assert_eq(rc, 3, "%s", out);
+    cr_assert(strstr(out, "target"), "%s", out);
+}
