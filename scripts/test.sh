@@ -25,7 +25,7 @@ if [ "$FUZZ_SECONDS" != 0 ] && command -v clang >/dev/null; then
     fi
     ninja -C "$FB"
     for f in "$FB"/tests/fuzz/fuzz_*; do
-        [ -x "$f" ] || continue
+        [ -f "$f" ] && [ -x "$f" ] || continue   # skip the *.p object dirs
         name="$(basename "$f")"; name="${name#fuzz_}"
         corpus="$ROOT/tests/fuzz/corpus/$name"
         work="$FB/corpus-$name"; mkdir -p "$work"
