@@ -136,3 +136,19 @@ void cli_json_str(FILE *f, const char *s, size_t len) {
     }
     fputc('"', f);
 }
+
+int cli_params_add(cli_params_t *c, const char *arg) {
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || c->n == CLI_MAX_PARAMS) return -1;
+    char *kv = strdup(arg);
+    if (!kv) return -2;
+    kv[eq - arg] = '\0';
+    c->buf[c->n] = kv;
+    c->p[c->n++] = (dstrat_param_t) {kv, kv + (eq - arg) + 1};
+    return 0;
+}
+
+void cli_params_free(cli_params_t *c) {
+    for (uint32_t i = 0; i < c->n; i++) free(c->buf[i]);
+    c->n = 0;
+}

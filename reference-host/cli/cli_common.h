@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dstrat.h"
 #include "gguf.h"
 #include "model.h"
 #include "tokenizer.h"
@@ -33,6 +34,17 @@ void cli_model_close(cli_model_t *m);
 /* Tokenizes text (rendered as a one-turn ChatML chat if chat) into a malloc'd array. */
 int32_t *cli_tokenize(const tokenizer_t *tok, const char *text, int chat, uint32_t *n, char *err,
                       size_t err_cap);
+
+/* Strategy parameters given on the command line (--param KEY=VALUE, repeatable), owned copies. */
+#define CLI_MAX_PARAMS 64
+typedef struct cli_params {
+    dstrat_param_t p[CLI_MAX_PARAMS];
+    char *buf[CLI_MAX_PARAMS];
+    uint32_t n;
+} cli_params_t;
+/* 0, or -1 (malformed or too many: say so and exit EXIT_USAGE) or -2 (out of memory). */
+int  cli_params_add(cli_params_t *c, const char *key_eq_value);
+void cli_params_free(cli_params_t *c);
 
 /* JSON string escaping to a stream */
 #include <stdio.h>

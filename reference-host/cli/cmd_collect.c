@@ -23,7 +23,6 @@
 #include "radar_collect.h"
 #include "radar_log.h"
 
-#define MAX_CLI_PARAMS 64
 #define MAX_PROMPT_CHARS (64 * 1024)
 
 static void usage(FILE *f) {
@@ -280,9 +279,7 @@ int cmd_collect(int argc, char **argv) {
     const char *config_path = NULL, *prompts_path = NULL, *out_path = NULL, *model_path = NULL, *draft_arg = NULL;
     const char *o_max = NULL, *o_limit = NULL, *o_union = NULL, *o_temp = NULL, *o_seed = NULL, *o_threads = NULL;
     int quiet = 0, c;
-    dstrat_param_t cli_params[MAX_CLI_PARAMS];
-    char *cli_param_buf[MAX_CLI_PARAMS];
-    uint32_t n_cli_params = 0;
+    cli_params_t cli_params = {0};
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -294,17 +291,12 @@ int cmd_collect(int argc, char **argv) {
         case O_MODEL: model_path = optarg; break;
         case O_DRAFT: draft_arg = optarg; break;
         case O_PARAM: {
-            char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg || n_cli_params == MAX_CLI_PARAMS) {
-                fprintf(stderr, "refhost collect: --param wants KEY=VALUE, got '%s'\n", optarg);
-                for (uint32_t i = 0; i < n_cli_params; i++) free(cli_param_buf[i]);
-                return EXIT_USAGE;
+            int prc = cli_params_add(&cli_params, optarg);
+            if (prc != 0) {
+                if (prc == -1) fprintf(stderr, "refhost collect: --param wants KEY=VALUE (64 at most), got '%s'\n", optarg);
+                cli_params_free(&cli_params);
+                return prc == -1 ? EXIT_USAGE : EXIT_RUNTIME;
             }
-            char *kv = strdup(optarg);
-            if (!kv) return EXIT_RUNTIME;
-            kv[eq - optarg] = '\0';
-            cli_param_buf[n_cli_params] = kv;
-            cli_params[n_cli_params++] = (dstrat_param_t) {kv, kv + (eq - optarg) + 1};
             break;
         }
         case O_UNION: o_union = optarg; break;
@@ -375,8 +367,8 @@ int cmd_collect(int argc, char **argv) {
             cfg->model.threads = (uint32_t) v;
         }
     }
-    pipeline_overrides_t ov = {.strategy = config_path ? NULL : "radar", .params = cli_params,
-                               .n_params = n_cli_params, .draft = draft_arg};
+    pipeline_overrides_t ov = {.strategy = config_path ? NULL : "radar", .params = cli_params.p,
+                               .n_params = cli_params.n, .draft = draft_arg};
     if ((rc = pipeline_prepare(&pl, cfg, &ov, err, sizeof err)) != 0) FAIL(rc, "%s", err);
     if (strcmp(pl.desc->id, "radar") != 0)
         FAIL(EXIT_USAGE, "collect logs radar's decisions: the config's strategy is '%s' (use strategy.plugin: radar)",
@@ -490,7 +482,7 @@ out:
     free(out_ids);
     free(vals);
     config_free(cfg);
-    for (uint32_t i = 0; i < n_cli_params; i++) free(cli_param_buf[i]);
+    cli_params_free(&cli_params);
     return rc;
 #undef FAIL
 }

@@ -15,7 +15,6 @@
 #include "config.h"
 #include "kernels.h"
 
-#define MAX_CLI_PARAMS 64
 
 static void usage(FILE *f) {
     fputs("usage: refhost generate [options]\n"
@@ -105,9 +104,7 @@ int cmd_generate(int argc, char **argv) {
     const char *o_max = NULL, *o_temp = NULL, *o_topk = NULL, *o_topp = NULL, *o_seed = NULL, *o_threads = NULL,
                *o_nctx = NULL;
     int chat = 0, fast = 0, json = 0, quiet = 0, c;
-    dstrat_param_t cli_params[MAX_CLI_PARAMS];
-    char *cli_param_buf[MAX_CLI_PARAMS];
-    uint32_t n_cli_params = 0;
+    cli_params_t cli_params = {0};
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -119,16 +116,12 @@ int cmd_generate(int argc, char **argv) {
         case O_STRATEGY: strategy = optarg; break;
         case O_ID: strategy_id = optarg; break;
         case O_PARAM: {
-            char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg || n_cli_params == MAX_CLI_PARAMS) {
-                fprintf(stderr, "refhost generate: --param wants KEY=VALUE, got '%s'\n", optarg);
-                return EXIT_USAGE;
+            int prc = cli_params_add(&cli_params, optarg);
+            if (prc != 0) {
+                if (prc == -1) fprintf(stderr, "refhost generate: --param wants KEY=VALUE (64 at most), got '%s'\n", optarg);
+                cli_params_free(&cli_params);
+                return prc == -1 ? EXIT_USAGE : EXIT_RUNTIME;
             }
-            char *kv = strdup(optarg);
-            if (!kv) return EXIT_RUNTIME;
-            kv[eq - optarg] = '\0';
-            cli_param_buf[n_cli_params] = kv;
-            cli_params[n_cli_params++] = (dstrat_param_t) {kv, kv + (eq - optarg) + 1};
             break;
         }
         case O_DRAFT: draft_arg = optarg; break;
@@ -210,8 +203,8 @@ int cmd_generate(int argc, char **argv) {
         }
     }
     /* ---- strategy plugin, its parameters and the draft kind, before any model work */
-    pipeline_overrides_t ov = {.strategy = strategy, .strategy_id = strategy_id, .params = cli_params,
-                               .n_params = n_cli_params, .draft = draft_arg};
+    pipeline_overrides_t ov = {.strategy = strategy, .strategy_id = strategy_id, .params = cli_params.p,
+                               .n_params = cli_params.n, .draft = draft_arg};
     if ((rc = pipeline_prepare(&pl, cfg, &ov, err, sizeof err)) != 0) FAIL(rc, "%s", err);
 
     /* ---- prompt */
@@ -296,7 +289,7 @@ out:
     free(prompt_ids);
     free(text_in);
     config_free(cfg);
-    for (uint32_t i = 0; i < n_cli_params; i++) free(cli_param_buf[i]);
+    cli_params_free(&cli_params);
     return rc;
 #undef FAIL
 }
