@@ -1,6 +1,8 @@
 /* bench_config.c - see bench_config.h */
 #include "bench_config.h"
 
+#include "cli_common.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -370,32 +372,9 @@ bench_config_t *bench_config_load_string(const char *text, size_t len, const cha
 }
 
 bench_config_t *bench_config_load_file(const char *path, char *err, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, cap, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0, c = 0;
-    for (;;) {
-        if (n + 4096 + 1 > c) {
-            c = (n + 4096 + 1) * 2;
-            char *nb = realloc(buf, c);
-            if (!nb) break;
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, c - n - 1, f);
-        n += got;
-        if (!got) break;
-    }
-    int bad = ferror(f) || !buf;
-    fclose(f);
-    if (bad) {
-        free(buf);
-        snprintf(err, cap, "%s: read error", path);
-        return NULL;
-    }
-    buf[n] = '\0';
+    size_t n = 0;
+    char *buf = cli_read_file(path, &n, err, cap);
+    if (!buf) return NULL;
     char dir[4096];
     const char *slash = strrchr(path, '/');
     if (slash) snprintf(dir, sizeof dir, "%.*s", (int) (slash - path), path);

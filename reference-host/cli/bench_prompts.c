@@ -9,42 +9,12 @@
 #include <unistd.h>
 
 #include "bench_json.h"
+#include "cli_common.h"
 #include "bench_sha256.h"
-
-static char *read_all(const char *path, size_t *len, char *err, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, cap, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0, c = 0;
-    for (;;) {
-        if (n + 65536 + 1 > c) {
-            c = (n + 65536 + 1) * 2;
-            char *b = realloc(buf, c);
-            if (!b) break;
-            buf = b;
-        }
-        size_t got = fread(buf + n, 1, c - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f) || !buf;
-    fclose(f);
-    if (bad) {
-        free(buf);
-        snprintf(err, cap, "%s: read error", path);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
 
 int bench_manifest_lookup(const char *manifest_path, const char *file_name, char hex[65], char *err, size_t cap) {
     size_t len;
-    char *text = read_all(manifest_path, &len, err, cap);
+    char *text = cli_read_file(manifest_path, &len, err, cap);
     if (!text) return -1;
     int found = 0;
     for (char *line = strtok(text, "\n"); line && !found; line = strtok(NULL, "\n")) {
@@ -81,7 +51,7 @@ static int set_fail(bench_prompt_set_t *s, char *err, size_t cap, const char *fm
 int bench_prompts_load(const char *path, bench_prompt_set_t *set, char *err, size_t cap) {
     memset(set, 0, sizeof *set);
     size_t len;
-    char *text = read_all(path, &len, err, cap);
+    char *text = cli_read_file(path, &len, err, cap);
     if (!text) return -1;
     set->path = strdup(path);
     const char *base = strrchr(path, '/');

@@ -216,3 +216,64 @@ void pipeline_close(pipeline_t *p) {
     free(p->params);
     memset(p, 0, sizeof *p);
 }
+
+int pipeline_apply_cli_values(config_t *cfg, const pipeline_cli_values_t *v, char *err, size_t cap) {
+    char *end;
+    if (v->max_tokens) {
+        long x = strtol(v->max_tokens, &end, 10);
+        if (*end || x < 1 || x > 1000000) {
+            snprintf(err, cap, "--max-tokens must be an integer in 1..1000000");
+            return EXIT_USAGE;
+        }
+        cfg->limits.max_tokens = (uint32_t) x;
+    }
+    if (v->temperature) {
+        double x = strtod(v->temperature, &end);
+        if (*end || !(x >= 0) || x > 100) {
+            snprintf(err, cap, "--temperature must be a number in 0..100");
+            return EXIT_USAGE;
+        }
+        cfg->sampling.temperature = x;
+    }
+    if (v->top_k) {
+        long x = strtol(v->top_k, &end, 10);
+        if (*end || x < 0) {
+            snprintf(err, cap, "--top-k must be an integer >= 0");
+            return EXIT_USAGE;
+        }
+        cfg->sampling.top_k = (uint32_t) x;
+    }
+    if (v->top_p) {
+        double x = strtod(v->top_p, &end);
+        if (*end || !(x > 0 && x <= 1)) {
+            snprintf(err, cap, "--top-p must be in (0, 1]");
+            return EXIT_USAGE;
+        }
+        cfg->sampling.top_p = x;
+    }
+    if (v->seed) {
+        unsigned long long x = strtoull(v->seed, &end, 10);
+        if (*end) {
+            snprintf(err, cap, "--seed must be a non-negative integer");
+            return EXIT_USAGE;
+        }
+        cfg->sampling.seed = x;
+    }
+    if (v->threads) {
+        long x = strtol(v->threads, &end, 10);
+        if (*end || x < 0 || x > 256) {
+            snprintf(err, cap, "--threads must be an integer in 0..256");
+            return EXIT_USAGE;
+        }
+        cfg->model.threads = (uint32_t) x;
+    }
+    if (v->n_ctx) {
+        long x = strtol(v->n_ctx, &end, 10);
+        if (*end || x < 16 || x > 1048576) {
+            snprintf(err, cap, "--n-ctx must be an integer in 16..1048576");
+            return EXIT_USAGE;
+        }
+        cfg->limits.n_ctx = (uint32_t) x;
+    }
+    return 0;
+}

@@ -39,6 +39,14 @@ typedef struct pipeline_overrides {
                                       pipeline_prepare on the same config: do not resolve again */
 } pipeline_overrides_t;
 
+/* Command-line values that replace the config's (NULL = keep), as the user typed them. */
+typedef struct pipeline_cli_values {
+    const char *max_tokens, *temperature, *top_k, *top_p, *seed, *threads, *n_ctx;
+} pipeline_cli_values_t;
+
+/* Parses and range-checks v into cfg. 0, or EXIT_USAGE with a message naming the option. */
+int pipeline_apply_cli_values(config_t *cfg, const pipeline_cli_values_t *v, char *err, size_t cap);
+
 #define PIPELINE_MAX_DRAFT_MODELS 8
 
 /* A draft model opened once and shared: its context holds one sequence, and the adapter state

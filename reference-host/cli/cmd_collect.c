@@ -334,13 +334,11 @@ int cmd_collect(int argc, char **argv) {
     if (!cfg) FAIL(EXIT_USAGE, "%s", config_path ? err : "out of memory");
     uint32_t limit = 0, max_union = 256;
     cfg->limits.max_tokens = 128;
+    const pipeline_cli_values_t cv = {.max_tokens = o_max, .temperature = o_temp, .seed = o_seed,
+                                      .threads = o_threads};
+    if (pipeline_apply_cli_values(cfg, &cv, err, sizeof err) != 0) FAIL(EXIT_USAGE, "%s", err);
     {
         char *end;
-        if (o_max) {
-            long v = strtol(o_max, &end, 10);
-            if (*end || v < 1 || v > 1000000) FAIL(EXIT_USAGE, "--max-tokens must be an integer in 1..1000000");
-            cfg->limits.max_tokens = (uint32_t) v;
-        }
         if (o_limit) {
             long v = strtol(o_limit, &end, 10);
             if (*end || v < 1) FAIL(EXIT_USAGE, "--limit must be a positive integer");
@@ -350,21 +348,6 @@ int cmd_collect(int argc, char **argv) {
             long v = strtol(o_union, &end, 10);
             if (*end || v < 2 || v > 4096) FAIL(EXIT_USAGE, "--max-union must be an integer in 2..4096");
             max_union = (uint32_t) v;
-        }
-        if (o_temp) {
-            double v = strtod(o_temp, &end);
-            if (*end || !(v >= 0) || v > 100) FAIL(EXIT_USAGE, "--temperature must be a number in 0..100");
-            cfg->sampling.temperature = v;
-        }
-        if (o_seed) {
-            unsigned long long v = strtoull(o_seed, &end, 10);
-            if (*end) FAIL(EXIT_USAGE, "--seed must be a non-negative integer");
-            cfg->sampling.seed = v;
-        }
-        if (o_threads) {
-            long v = strtol(o_threads, &end, 10);
-            if (*end || v < 0 || v > 256) FAIL(EXIT_USAGE, "--threads must be an integer in 0..256");
-            cfg->model.threads = (uint32_t) v;
         }
     }
     pipeline_overrides_t ov = {.strategy = config_path ? NULL : "radar", .params = cli_params.p,

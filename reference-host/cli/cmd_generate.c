@@ -164,44 +164,8 @@ int cmd_generate(int argc, char **argv) {
     /* ---- configuration: YAML, then command-line overrides */
     cfg = config_path ? config_load_file(config_path, err, sizeof err) : config_defaults();
     if (!cfg) FAIL(EXIT_USAGE, "%s", config_path ? err : "out of memory");
-    {
-        char *end;
-        if (o_max) {
-            long v = strtol(o_max, &end, 10);
-            if (*end || v < 1 || v > 1000000) FAIL(EXIT_USAGE, "--max-tokens must be an integer in 1..1000000");
-            cfg->limits.max_tokens = (uint32_t) v;
-        }
-        if (o_temp) {
-            double v = strtod(o_temp, &end);
-            if (*end || !(v >= 0) || v > 100) FAIL(EXIT_USAGE, "--temperature must be a number in 0..100");
-            cfg->sampling.temperature = v;
-        }
-        if (o_topk) {
-            long v = strtol(o_topk, &end, 10);
-            if (*end || v < 0) FAIL(EXIT_USAGE, "--top-k must be an integer >= 0");
-            cfg->sampling.top_k = (uint32_t) v;
-        }
-        if (o_topp) {
-            double v = strtod(o_topp, &end);
-            if (*end || !(v > 0 && v <= 1)) FAIL(EXIT_USAGE, "--top-p must be in (0, 1]");
-            cfg->sampling.top_p = v;
-        }
-        if (o_seed) {
-            unsigned long long v = strtoull(o_seed, &end, 10);
-            if (*end) FAIL(EXIT_USAGE, "--seed must be a non-negative integer");
-            cfg->sampling.seed = v;
-        }
-        if (o_threads) {
-            long v = strtol(o_threads, &end, 10);
-            if (*end || v < 0 || v > 256) FAIL(EXIT_USAGE, "--threads must be an integer in 0..256");
-            cfg->model.threads = (uint32_t) v;
-        }
-        if (o_nctx) {
-            long v = strtol(o_nctx, &end, 10);
-            if (*end || v < 16 || v > 1048576) FAIL(EXIT_USAGE, "--n-ctx must be an integer in 16..1048576");
-            cfg->limits.n_ctx = (uint32_t) v;
-        }
-    }
+    const pipeline_cli_values_t cv = {o_max, o_temp, o_topk, o_topp, o_seed, o_threads, o_nctx};
+    if (pipeline_apply_cli_values(cfg, &cv, err, sizeof err) != 0) FAIL(EXIT_USAGE, "%s", err);
     /* ---- strategy plugin, its parameters and the draft kind, before any model work */
     pipeline_overrides_t ov = {.strategy = strategy, .strategy_id = strategy_id, .params = cli_params.p,
                                .n_params = cli_params.n, .draft = draft_arg};
