@@ -140,6 +140,11 @@ static int parse_entry(ctx_t *c, yaml_node_t *n, uint32_t index) {
             if (!(e->name = strdup(scalar(v)))) return fail(c, k, "out of memory");
         } else if (!strcmp(key, "optional")) {
             if (get_bool(c, v, "optional", &e->optional) != 0) return -1;
+        } else if (!strcmp(key, "group")) {
+            if (!valid_name(scalar(v)))
+                return fail(c, v, "configs[%u].group must be 1..64 characters of [A-Za-z0-9_.+-]", index);
+            if (e->group) return fail(c, k, "configs[%u]: duplicate key 'group'", index);
+            if (!(e->group = strdup(scalar(v)))) return fail(c, k, "out of memory");
         } else if (!strcmp(key, "config")) {
             if (!scalar(v) || !*scalar(v)) return fail(c, v, "configs[%u].config must be a file path", index);
             config_node = v;
@@ -147,8 +152,8 @@ static int parse_entry(ctx_t *c, yaml_node_t *n, uint32_t index) {
             has_run = 1;
         } else {
             return fail(c, k,
-                        "configs[%u]: unknown key '%s' (expected name, config, optional, or inline strategy, draft, "
-                        "sampling, limits, plugin_path, model)",
+                        "configs[%u]: unknown key '%s' (expected name, config, optional, group, or inline strategy, "
+                        "draft, sampling, limits, plugin_path, model)",
                         index, key);
         }
     }
@@ -235,10 +240,39 @@ static int parse_peers(ctx_t *c, yaml_node_t *v) {
     return 0;
 }
 
+/* compare: [NAME | best:GROUP, ...] - after configs, so that every name and group can be checked */
+static int parse_compare(ctx_t *c, yaml_node_t *v) {
+    bench_config_t *b = c->b;
+    yaml_node_item_t *it = NULL;
+    size_t n = 0;
+    if (parse_list(c, v, "compare", &it, &n) != 0) return -1;
+    if (n > 16) return fail(c, v, "'compare' has more than 16 entries");
+    if (n && !(b->compare = calloc(n, sizeof *b->compare))) return fail(c, v, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *s = yaml_document_get_node(c->doc, it[i]);
+        const char *t = scalar(s);
+        if (!t || !*t) return fail(c, s, "compare[%zu] must be a configuration name or best:GROUP", i);
+        const int best = !strncmp(t, "best:", 5);
+        const char *want = best ? t + 5 : t;
+        int found = !strcmp(want, "ar") && !best;
+        for (uint32_t j = 0; j < b->n_entries && !found; j++) {
+            const char *have = best ? b->entries[j].group : b->entries[j].name;
+            found = have && !strcmp(have, want);
+        }
+        if (!found)
+            return fail(c, s, "compare[%zu]: no configuration %s '%s' in 'configs'", i, best ? "in group" : "named",
+                        want);
+        if (!(b->compare[i] = strdup(t))) return fail(c, s, "out of memory");
+        b->n_compare = (uint32_t) i + 1;
+    }
+    return 0;
+}
+
 static int parse_root(ctx_t *c, yaml_node_t *root) {
     bench_config_t *b = c->b;
     if (root->type != YAML_MAPPING_NODE) return fail(c, root, "a bench config is a mapping with a 'configs' list");
     int seen_configs = 0;
+    yaml_node_t *compare_node = NULL;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, p->key), *v = yaml_document_get_node(c->doc, p->value);
         const char *key = scalar(k);
@@ -306,15 +340,17 @@ static int parse_root(ctx_t *c, yaml_node_t *root) {
             b->n_temperatures = (uint32_t) n;
         } else if (!strcmp(key, "peers")) {
             if (parse_peers(c, v) != 0) return -1;
+        } else if (!strcmp(key, "compare")) {
+            compare_node = v;
         } else {
             return fail(c, k,
                         "unknown key '%s' (expected configs, prompts, prompts_per_set, max_tokens, temperatures, "
-                        "repeats, seed, model, threads, peers)",
+                        "repeats, seed, model, threads, peers, compare)",
                         key);
         }
     }
     if (!seen_configs) return fail(c, root, "no 'configs' list");
-    return 0;
+    return compare_node ? parse_compare(c, compare_node) : 0;
 }
 
 static bench_config_t *new_config(const char *name, const char *base_dir) {
@@ -398,10 +434,13 @@ void bench_config_free(bench_config_t *b) {
     if (!b) return;
     for (uint32_t i = 0; i < b->n_entries; i++) {
         free(b->entries[i].name);
+        free(b->entries[i].group);
         free(b->entries[i].source);
         config_free(b->entries[i].cfg);
     }
     free(b->entries);
+    for (uint32_t i = 0; i < b->n_compare; i++) free(b->compare[i]);
+    free(b->compare);
     for (uint32_t i = 0; i < b->n_prompts; i++) free(b->prompts[i]);
     free(b->prompts);
     free(b->temperatures);

@@ -7,6 +7,7 @@
  *       strategy: {plugin: chain, params: {k: 8}}   # or inline: strategy, draft, sampling,
  *       draft: {kind: ngram}                        # limits, plugin_path, model (as in config.h)
  *       optional: true            # skip with a warning when the plugin is not found
+ *       group: static             # optional tag; compare: best:static = the group's fastest config
  *   prompts: [eagle_gsm8k.jsonl]  # JSONL files; a bare name is looked up in the shared prompts dir
  *   prompts_per_set: 8            # spread evenly over each file (0 = all; default 0)
  *   max_tokens: 256               # new tokens per prompt
@@ -16,6 +17,7 @@
  *   model: ../models/x.gguf       # target (default: refhost's default model)
  *   threads: 2                    # 0 = one per core
  *   peers: {llama_cpp: true, prompt_lookup_sweep: [{ngram: 2, k: 10}]}
+ *   compare: [radar, best:static] # extra ratio tables: every config's tokens/s over each of these
  *
  * Every error names the file, the line and the key. Inline entries go through config_load_string on
  * the entry's own text at its own lines, so their messages point into this file. */
@@ -31,6 +33,7 @@ typedef struct bench_entry {
     char *name;
     uint32_t line;       /* of the entry in the bench YAML */
     int optional;
+    char *group;         /* NULL, or a group name (compare: best:GROUP picks its fastest member) */
     char *source;        /* the run-config path, or NULL for inline */
     config_t *cfg;
 } bench_entry_t;
@@ -56,6 +59,8 @@ typedef struct bench_config {
     int llama_cpp;            /* peers.llama_cpp (default 0) */
     bench_sweep_t *sweep;     /* peers.prompt_lookup_sweep (default [{2, 10}]) */
     uint32_t n_sweep;
+    char **compare;           /* references for ratio tables: a config name, "ar", or "best:GROUP" */
+    uint32_t n_compare;
 } bench_config_t;
 
 bench_config_t *bench_config_load_file(const char *path, char *err, size_t cap);

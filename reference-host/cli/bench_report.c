@@ -61,6 +61,7 @@ int bench_aggregate(const bench_rec_t *recs, uint32_t n_recs, const bench_sel_t 
                         draft += x->draft_s;
                         verify += x->verify_s;
                         strat += x->strategy_s;
+                        bench_ext_add(&r.ext, &x->ext);
                         if (x->overhead_s > 0) {
                             overhead += x->overhead_s;
                             overhead_tokens += x->n_timed;
@@ -101,6 +102,7 @@ int bench_aggregate(const bench_rec_t *recs, uint32_t n_recs, const bench_sel_t 
                 r.strategy_ms = strat * 1e3;
                 r.other_ms = r.has_cycles ? (decode - draft - verify - strat) * 1e3 : 0;
                 r.prefill_ms_mean = prefill * 1e3 / r.n_runs;
+                r.decode_ms = decode * 1e3;
                 r.has_identical = n_cmp > 0;
                 r.identical = n_cmp > 0 && n_same == n_cmp;
                 r.identical_fraction = n_cmp ? (double) n_same / n_cmp : 0;
@@ -123,6 +125,35 @@ static void jnum(FILE *f, double x) {
 }
 
 static const char *set_name(const bench_result_t *r, int g) { return g < 0 ? "all" : r->set_names[g]; }
+
+/* policy time share, draft calls and verified-size distributions from strategy extensions */
+static void json_ext(FILE *f, const bench_row_t *w) {
+    fputs(", \"policy_ms\": ", f);
+    jnum(f, (double) w->ext.decision_ns / 1e6);
+    fputs(", \"policy_share\": ", f);
+    jnum(f, w->decode_ms > 0 ? (double) w->ext.decision_ns / 1e6 / w->decode_ms : 0);
+    uint64_t tot = 0;
+    for (uint32_t k = 0; k < BENCH_EXT_CALLS; k++) tot += w->ext.calls_hist[k];
+    fputs(", \"draft_calls_distribution\": {", f);
+    for (uint32_t k = 0, first = 1; k < BENCH_EXT_CALLS && tot; k++) {
+        if (!w->ext.calls_hist[k]) continue;
+        fprintf(f, "%s\"%u\": ", first ? "" : ", ", k);
+        jnum(f, (double) w->ext.calls_hist[k] / (double) tot);
+        first = 0;
+    }
+    fputs("}", f);
+    if (!w->ext.n_sizes) return;
+    tot = 0;
+    for (uint32_t k = 0; k < w->ext.n_sizes; k++) tot += w->ext.size_hist[k];
+    fputs(", \"v_distribution\": {", f);
+    for (uint32_t k = 0, first = 1; k < w->ext.n_sizes && tot; k++) {
+        if (!w->ext.size_hist[k]) continue;
+        fprintf(f, "%s\"%u\": ", first ? "" : ", ", w->ext.sizes[k]);
+        jnum(f, (double) w->ext.size_hist[k] / (double) tot);
+        first = 0;
+    }
+    fputs("}", f);
+}
 
 int bench_write_json(FILE *f, const bench_result_t *r) {
     fputs("{\n  \"schema\": \"refhost-bench/1\",\n  \"machine\": {\"cpu_model\": ", f);
@@ -234,7 +265,29 @@ int bench_write_json(FILE *f, const bench_result_t *r) {
             fputs(", \"python_overhead_ms_per_token\": ", f);
             jnum(f, w->overhead_ms_per_token);
         }
+        if (w->ext.has) json_ext(f, w);
         fputs("}", f);
+    }
+    fputs("],\n  \"ratios\": [", f);
+    for (uint32_t i = 0; i < r->n_ratios; i++) {
+        const bench_ratio_t *q = &r->ratios[i];
+        fputs(i ? ",\n    {\"config\": " : "\n    {\"config\": ", f);
+        jstr(f, r->slots[q->slot].name);
+        fputs(", \"reference\": ", f);
+        jstr(f, r->ref_label[q->ref]);
+        fputs(", \"reference_config\": ", f);
+        jstr(f, r->slots[q->ref_slot].name);
+        fputs(", \"set\": ", f);
+        jstr(f, set_name(r, q->set));
+        fputs(", \"temperature\": ", f);
+        jnum(f, r->temps[q->temp]);
+        fputs(", \"ratio\": ", f);
+        jnum(f, q->ratio.mean);
+        fputs(", \"ci95\": [", f);
+        jnum(f, q->ratio.lo);
+        fputs(", ", f);
+        jnum(f, q->ratio.hi);
+        fprintf(f, "], \"n_prompts\": %zu}", q->ratio.n);
     }
     fputs("],\n  \"warnings\": [", f);
     for (uint32_t i = 0; i < r->n_warnings; i++) {
@@ -243,6 +296,70 @@ int bench_write_json(FILE *f, const bench_result_t *r) {
     }
     fprintf(f, "],\n  \"wall_s\": %.1f\n}\n", r->wall_s);
     return ferror(f) ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------------------ ratios */
+/* mean tokens/s of slot s on prompt p at temperature t over its repeats; 0 if none */
+static double prompt_rate(const bench_rec_t *recs, uint32_t n_recs, uint32_t s, uint32_t t, uint32_t p) {
+    double sum = 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < n_recs; i++) {
+        const bench_rec_t *x = &recs[i];
+        if (x->slot != s || x->temp != t || x->prompt != p || !(x->decode_s > 0) || !x->n_timed) continue;
+        sum += x->n_timed / x->decode_s;
+        n++;
+    }
+    return n ? sum / n : 0;
+}
+
+int bench_ratios(const bench_rec_t *recs, uint32_t n_recs, const bench_sel_t *sel, uint32_t n_sel, uint32_t n_sets,
+                 uint32_t n_slots, uint32_t n_temps, const uint32_t *ref_slot, uint32_t n_refs,
+                 bench_ratio_t **out) {
+    double *num = malloc((n_sel + 1) * sizeof *num), *den = malloc((n_sel + 1) * sizeof *den);
+    bench_ratio_t *rs = calloc((size_t) n_refs * n_slots * n_temps * (n_sets + 1) + 1, sizeof *rs);
+    if (!num || !den || !rs) {
+        free(num); free(den); free(rs);
+        return -1;
+    }
+    uint32_t n_out = 0;
+    for (uint32_t ref = 0; ref < n_refs; ref++)
+        for (uint32_t t = 0; t < n_temps; t++) {
+            const uint32_t rsl = ref_slot[ref * n_temps + t];
+            if (rsl >= n_slots) continue;
+            for (uint32_t s = 0; s < n_slots; s++)
+                for (int g = -1; g < (int) n_sets; g++) {
+                    uint32_t n = 0;
+                    for (uint32_t p = 0; p < n_sel; p++) {
+                        if (g >= 0 && sel[p].set != (uint32_t) g) continue;
+                        const double a = prompt_rate(recs, n_recs, s, t, p), b = prompt_rate(recs, n_recs, rsl, t, p);
+                        if (a > 0 && b > 0) {
+                            num[n] = a;
+                            den[n++] = b;
+                        }
+                    }
+                    bench_ratio_t r = {.slot = s, .ref_slot = rsl, .temp = t, .ref = ref, .set = g};
+                    if (n && bs_ratio_ci(num, den, n, &r.ratio) == 0) rs[n_out++] = r;
+                }
+        }
+    free(num);
+    free(den);
+    *out = rs;
+    return (int) n_out;
+}
+
+uint32_t bench_best_slot(const bench_row_t *rows, uint32_t n_rows, const uint32_t *members, uint32_t n, uint32_t t) {
+    uint32_t best = UINT32_MAX;
+    double best_v = 0;
+    for (uint32_t i = 0; i < n_rows; i++) {
+        const bench_row_t *w = &rows[i];
+        if (w->temp != t || w->set != -1 || !w->has_speedup) continue;
+        for (uint32_t j = 0; j < n; j++)
+            if (members[j] == w->slot && (best == UINT32_MAX || w->speedup.mean > best_v)) {
+                best = w->slot;
+                best_v = w->speedup.mean;
+            }
+    }
+    return best;
 }
 
 /* --------------------------------------------------------------------------------- Markdown */
@@ -265,11 +382,80 @@ static void md_table(FILE *f, const bench_result_t *r, uint32_t t, int set) {
     fputc('\n', f);
 }
 
+/* one table per temperature: rows = configurations, columns = references, all sets */
+static void md_ratios(FILE *f, const bench_result_t *r, uint32_t t) {
+    if (!r->n_refs) return;
+    fputs("### Ratios of tokens/s to reference configurations (all sets, 95% CI)\n\n| config |", f);
+    for (uint32_t k = 0; k < r->n_refs; k++) {
+        const char *rn = "-";
+        for (uint32_t i = 0; i < r->n_ratios; i++)
+            if (r->ratios[i].ref == k && r->ratios[i].temp == t) rn = r->slots[r->ratios[i].ref_slot].name;
+        fprintf(f, " vs %s (%s) |", r->ref_label[k], rn);
+    }
+    fputs("\n|---|", f);
+    for (uint32_t k = 0; k < r->n_refs; k++) fputs("---|", f);
+    fputc('\n', f);
+    for (uint32_t s = 0; s < r->n_slots; s++) {
+        int any = 0;
+        for (uint32_t i = 0; i < r->n_ratios; i++) any |= r->ratios[i].slot == s && r->ratios[i].temp == t;
+        if (!any) continue;
+        fprintf(f, "| %s |", r->slots[s].name);
+        for (uint32_t k = 0; k < r->n_refs; k++) {
+            const bench_ratio_t *q = NULL;
+            for (uint32_t i = 0; i < r->n_ratios; i++)
+                if (r->ratios[i].slot == s && r->ratios[i].temp == t && r->ratios[i].ref == k && r->ratios[i].set == -1)
+                    q = &r->ratios[i];
+            if (q) fprintf(f, " %.3f [%.3f, %.3f] |", q->ratio.mean, q->ratio.lo, q->ratio.hi);
+            else fputs(" - |", f);
+        }
+        fputc('\n', f);
+    }
+    fputc('\n', f);
+}
+
+/* policy time and the shape of the trees, for strategies with an extension that reports them */
+static void md_ext(FILE *f, const bench_result_t *r, uint32_t t) {
+    int any = 0;
+    for (uint32_t i = 0; i < r->n_rows; i++) any |= r->rows[i].temp == t && r->rows[i].set == -1 && r->rows[i].ext.has;
+    if (!any) return;
+    fputs("### Decisions (all sets): policy time and tree shape\n\n| config | policy ms/token | policy share of decode "
+          "time | draft calls per cycle (share of cycles) | verified size V (share of cycles) |\n|---|---:|---:|---|---|\n",
+          f);
+    for (uint32_t i = 0; i < r->n_rows; i++) {
+        const bench_row_t *w = &r->rows[i];
+        if (w->temp != t || w->set != -1 || !w->ext.has) continue;
+        const double pms = (double) w->ext.decision_ns / 1e6;
+        fprintf(f, "| %s | %.4f | %.2f%% | ", r->slots[w->slot].name, w->n_generated ? pms / (double) w->n_generated : 0,
+                w->decode_ms > 0 ? 100 * pms / w->decode_ms : 0);
+        uint64_t tot = 0;
+        for (uint32_t k = 0; k < BENCH_EXT_CALLS; k++) tot += w->ext.calls_hist[k];
+        for (uint32_t k = 0, first = 1; k < BENCH_EXT_CALLS && tot; k++)
+            if (w->ext.calls_hist[k]) {
+                fprintf(f, "%s%u: %.0f%%", first ? "" : ", ", k, 100.0 * (double) w->ext.calls_hist[k] / (double) tot);
+                first = 0;
+            }
+        fputs(" | ", f);
+        tot = 0;
+        for (uint32_t k = 0; k < w->ext.n_sizes; k++) tot += w->ext.size_hist[k];
+        if (!tot) fputs("-", f);
+        for (uint32_t k = 0, first = 1; k < w->ext.n_sizes && tot; k++)
+            if (w->ext.size_hist[k]) {
+                fprintf(f, "%s%u: %.0f%%", first ? "" : ", ", w->ext.sizes[k],
+                        100.0 * (double) w->ext.size_hist[k] / (double) tot);
+                first = 0;
+            }
+        fputs(" |\n", f);
+    }
+    fputc('\n', f);
+}
+
 void bench_write_summary(FILE *f, const bench_result_t *r) {
     for (uint32_t t = 0; t < r->n_temps; t++) {
         fprintf(f, "\nAll prompt sets, temperature %g (%u new tokens, %u repeat(s)):\n\n", r->temps[t], r->max_tokens,
                 r->repeats);
         md_table(f, r, t, -1);
+        md_ratios(f, r, t);
+        md_ext(f, r, t);
     }
 }
 
@@ -308,6 +494,8 @@ int bench_write_markdown(FILE *f, const bench_result_t *r, int with_plots) {
                     w->verify_ms / n, w->strategy_ms / n, w->other_ms / n);
         }
         fputc('\n', f);
+        md_ratios(f, r, t);
+        md_ext(f, r, t);
     }
     fputs("## Peers: llama.cpp\n\n", f);
     if (!r->peer_status) {

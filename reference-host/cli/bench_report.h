@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bench_ext.h"
 #include "bench_stats.h"
 
 /* a row of the comparison: one of our configurations or a peer */
@@ -31,6 +32,7 @@ typedef struct bench_rec {
     uint64_t cycles, draft_calls, verified;
     double draft_s, verify_s, strategy_s;
     double overhead_s;                 /* peers (low-level loop): Python wall time minus llama.cpp's own */
+    bench_ext_t ext;                   /* strategy extension counters of this run (ext.has = 0: none) */
     int32_t *tokens;
 } bench_rec_t;
 
@@ -56,7 +58,17 @@ typedef struct bench_row {
     int identical;                     /* every run equals AR's tokens */
     double identical_fraction;
     double overhead_ms_per_token;      /* peers: < 0 when not measured */
+    bench_ext_t ext;                   /* summed over the runs (ext.has = 0: none) */
+    double decode_ms;                  /* total decode time (for the policy's share) */
 } bench_row_t;
+
+/* tokens/s of one configuration over another's (a reference) on the same prompts */
+typedef struct bench_ratio {
+    uint32_t slot, ref_slot, temp;
+    uint32_t ref;                      /* index into the compare list */
+    int set;                           /* -1 = all sets */
+    bs_interval_t ratio;
+} bench_ratio_t;
 
 typedef struct bench_sweep_res {
     uint32_t ngram, k;
@@ -87,6 +99,10 @@ typedef struct bench_result {
     const char *peer_version;
     const bench_sweep_res_t *sweep;
     uint32_t n_sweep, best_sweep;
+    /* ratios to the compare list (ref_label[ref]: as written, e.g. "best:static") */
+    const bench_ratio_t *ratios;
+    uint32_t n_ratios, n_refs;
+    const char *const *ref_label;
     /* notes */
     const char *const *warnings;
     uint32_t n_warnings;
@@ -98,6 +114,16 @@ typedef struct bench_result {
 int bench_aggregate(const bench_rec_t *recs, uint32_t n_recs, const bench_sel_t *sel, uint32_t n_sel,
                     uint32_t n_sets, uint32_t n_slots, uint32_t n_temps, const bench_slot_t *slots,
                     bench_row_t **rows);
+
+/* Ratios of every one of our slots (and peers at T=0) over ref_slot[ref * n_temps + t] (UINT32_MAX:
+ * not available) per temperature and set (and all sets): the geometric mean of per-prompt ratios
+ * of tokens/s, as for the speedup over AR. ratios is malloc'd; returns the count or -1. */
+int bench_ratios(const bench_rec_t *recs, uint32_t n_recs, const bench_sel_t *sel, uint32_t n_sel, uint32_t n_sets,
+                 uint32_t n_slots, uint32_t n_temps, const uint32_t *ref_slot, uint32_t n_refs,
+                 bench_ratio_t **ratios);
+/* The slot of group members slots[members[0..n)] with the highest all-sets speedup over AR at
+ * temperature t in rows; UINT32_MAX if none has one. */
+uint32_t bench_best_slot(const bench_row_t *rows, uint32_t n_rows, const uint32_t *members, uint32_t n, uint32_t t);
 
 int bench_write_json(FILE *f, const bench_result_t *r);
 int bench_write_markdown(FILE *f, const bench_result_t *r, int with_plots);

@@ -12,5 +12,6 @@ int cmd_draft_eval(int argc, char **argv);
 int cmd_draft_bench(int argc, char **argv);
 int cmd_collect(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_ltd_train(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench_config.h"
+#include "bench_ext.h"
 #include "bench_peer.h"
 #include "bench_prompts.h"
 #include "bench_report.h"
@@ -183,6 +184,7 @@ typedef struct bench_state {
     bench_slot_t *slots;
     uint32_t n_slots, n_ours;
     config_t **cfgs;          /* [n_ours] (cfgs[0] = the baseline's) */
+    uint32_t *entry_slot;     /* [n_entries] slot of each bench entry, UINT32_MAX if skipped */
     pipeline_t *pl;           /* [n_ours * n_temps] */
     pipeline_models_t models;
     /* prompts */
@@ -238,9 +240,13 @@ static int run_ours(bench_state_t *s, uint32_t slot, uint32_t t, const bench_sel
     pipeline_t *pl = &s->pl[slot * s->b->n_temperatures + t];
     sess_run_t run = {.prompt = p->ids, .n_prompt = p->n_ids, .max_new = max_new, .is_eog = is_eog,
                       .user = s->models.target.tok, .out = s->out};
+    bench_ext_t before, after;
+    bench_ext_read(pl->strat, &before);
     int64_t n = pipeline_generate(pl, &run, err, cap);
     if (n < 0) return -1;
     if (!rec) return 0;
+    bench_ext_read(pl->strat, &after);
+    if (after.has) bench_ext_diff(&before, &after, &rec->ext);
     const sess_stats_t *st = pipeline_stats(pl);
     rec->n_gen = rec->n_timed = (uint32_t) n;
     rec->prefill_s = (double) st->t_prefill_ns / 1e9;
@@ -276,6 +282,39 @@ static int run_peer(bench_state_t *s, bench_slot_kind_t kind, const bench_sel_t 
         free(pr.tokens);
     }
     return 0;
+}
+
+/* The compare list's slots per temperature ("ar", a configuration's name, or best:GROUP = the
+ * group member with the best all-sets speedup at that temperature), then the ratios. */
+static int resolve_ratios(bench_state_t *s, const bench_row_t *rows, uint32_t n_rows, bench_ratio_t **out) {
+    const bench_config_t *b = s->b;
+    const uint32_t n_temps = b->n_temperatures;
+    *out = NULL;
+    if (!b->n_compare) return 0;
+    uint32_t *ref = malloc((size_t) b->n_compare * n_temps * sizeof *ref), *members = malloc((b->n_entries + 1) * sizeof *members);
+    if (!ref || !members) {
+        free(ref);
+        free(members);
+        return -1;
+    }
+    for (uint32_t k = 0; k < b->n_compare; k++) {
+        const char *c = b->compare[k];
+        const int best = !strncmp(c, "best:", 5);
+        uint32_t n = 0, fixed = strcmp(c, "ar") ? UINT32_MAX : 0;
+        for (uint32_t i = 0; i < b->n_entries; i++) {
+            if (s->entry_slot[i] == UINT32_MAX) continue;
+            if (best && b->entries[i].group && !strcmp(b->entries[i].group, c + 5)) members[n++] = s->entry_slot[i];
+            if (!best && !strcmp(b->entries[i].name, c)) fixed = s->entry_slot[i];
+        }
+        for (uint32_t t = 0; t < n_temps; t++)
+            ref[k * n_temps + t] = best ? bench_best_slot(rows, n_rows, members, n, t) : fixed;
+        if ((best && !n) || (!best && fixed == UINT32_MAX))
+            warn(s, "compare '%s': no configuration of it ran (skipped optional entries?); no ratios to it", c);
+    }
+    int r = bench_ratios(s->recs, s->n_recs, s->sel, s->n_sel, s->n_sets, s->n_slots, n_temps, ref, b->n_compare, out);
+    free(ref);
+    free(members);
+    return r;
 }
 
 static const char *slot_label(const bench_state_t *s, uint32_t slot) { return s->slots[slot].name; }
@@ -455,7 +494,8 @@ int cmd_bench(int argc, char **argv) {
     s->slots = calloc(s->n_ours + 3, sizeof *s->slots);
     s->cfgs = calloc(s->n_ours, sizeof *s->cfgs);
     s->pl = calloc((size_t) s->n_ours * n_temps, sizeof *s->pl);
-    if (!s->slots || !s->cfgs || !s->pl) FAIL(EXIT_RUNTIME, "out of memory");
+    s->entry_slot = calloc(b->n_entries + 1, sizeof *s->entry_slot);
+    if (!s->slots || !s->cfgs || !s->pl || !s->entry_slot) FAIL(EXIT_RUNTIME, "out of memory");
     if (!(s->cfgs[0] = config_defaults())) FAIL(EXIT_RUNTIME, "out of memory");
     {
         uint32_t kept = 1;
@@ -483,6 +523,7 @@ int cmd_bench(int argc, char **argv) {
                 }
                 pl->sp.sampling.temperature = (float) b->temperatures[t];
             }
+            if (i) s->entry_slot[i - 1] = skip ? UINT32_MAX : at;
             if (skip) continue;
             s->cfgs[at] = cfg;
             bench_slot_t *sl = &s->slots[at];
@@ -726,6 +767,12 @@ int cmd_bench(int argc, char **argv) {
             n_file[g] = s->sets[g].n;
         }
         for (uint32_t i = 0; i < s->n_sel; i++) n_used[s->sel[i].set]++;
+        bench_ratio_t *ratios = NULL;
+        int n_ratios = resolve_ratios(s, rows, (uint32_t) n_rows, &ratios);
+        if (n_ratios < 0) {
+            free(rows);
+            FAIL(EXIT_RUNTIME, "out of memory");
+        }
         bench_result_t R = {
             .config_file = config_path ? config_path : "(built-in)", .model = model_path, .git_rev = git,
             .cpu_model = cpu_model, .cpu_flags = cpu_flags, .isa = kn_isa_name(), .max_tokens = b->max_tokens,
@@ -737,6 +784,8 @@ int cmd_bench(int argc, char **argv) {
             .peer_version = s->n_slots > s->n_ours ? s->peer.version : NULL, .sweep = s->sweep,
             .n_sweep = s->sweep ? b->n_sweep : 0, .best_sweep = s->best_sweep,
             .warnings = (const char *const *) s->warn, .n_warnings = s->n_warn, .wall_s = now_s() - t_start,
+            .ratios = ratios, .n_ratios = (uint32_t) n_ratios, .n_refs = b->n_compare,
+            .ref_label = (const char *const *) b->compare,
         };
         bench_write_summary(json_path && !strcmp(json_path, "-") ? stderr : stdout, &R);
         if (json_path) {
@@ -744,10 +793,12 @@ int cmd_bench(int argc, char **argv) {
             if (!f || bench_write_json(f, &R) != 0) {
                 if (f && f != stdout) fclose(f);
                 free(rows);
+                free(ratios);
                 FAIL(EXIT_INPUT, "cannot write %s", json_path);
             }
             if (f != stdout && fclose(f) != 0) {
                 free(rows);
+                free(ratios);
                 FAIL(EXIT_INPUT, "cannot write %s", json_path);
             }
         }
@@ -772,11 +823,13 @@ int cmd_bench(int argc, char **argv) {
             if (f && fclose(f) != 0) bad = 1;
             if (bad) {
                 free(rows);
+                free(ratios);
                 FAIL(EXIT_INPUT, "cannot write the report into %s", report_dir);
             }
             fprintf(stderr, "refhost bench: report in %s/report.md\n", report_dir);
         }
         free(rows);
+        free(ratios);
     }
 out:
     if (s->peer.pid > 0) bench_peer_stop(&s->peer);
@@ -784,6 +837,7 @@ out:
         for (uint32_t i = 0; i < (1 + (s->b ? s->b->n_entries : 0)) * (s->b ? s->b->n_temperatures : 0); i++)
             pipeline_close(&s->pl[i]);
     pipeline_models_close(&s->models);
+    free(s->entry_slot);
     for (uint32_t i = 0; i < s->n_recs; i++) free(s->recs[i].tokens);
     free(s->recs);
     for (uint32_t i = 0; i < s->n_sel; i++) free(s->sel[i].ids);

@@ -4,8 +4,9 @@
  * walks the reply one root at a time like the session does (target forward + commit +
  * target_committed, then begin_cycle / forward of a chain that follows the reply) and reports
  * the head's top-1 acceptance at each depth and the chain acceptance. It also times one draft
- * call of a level of --level nodes (the root's top children) against one target one-token
- * forward, side by side, and prints the cost ratio. */
+ * call of a level of --level nodes (the root's top children; through sess_draft_topk, as the
+ * session calls it, top-10 per node) against one target one-token forward, side by side, and
+ * prints the cost ratio. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -19,6 +20,7 @@
 
 #define DE_MAX_DEPTH 16
 #define DE_MAX_LEVEL 64
+#define DE_TOP_K 10       /* top-k per node of the timed level call */
 
 static void usage(FILE *f) {
     fputs("usage: refhost draft-eval --head FILE --data DIR [options]\n"
@@ -29,8 +31,10 @@ static void usage(FILE *f) {
           "  --depth D        chain depth (default 4)\n"
           "  --level N        nodes in the timed level call (default 10)\n"
           "  --max-roots N    roots evaluated at most (default 400)\n"
-          "  --threads N      target threads (default 2); the head uses --draft-threads (default 1)\n"
+          "  --threads N      target threads (default 2); the head uses --draft-threads (default: as\n"
+          "                   --threads, like generate)\n"
           "  --q8             re-encode the head's matrices as Q8_0 at load\n"
+          "  --lm-head TYPE   re-encode the LM head as TYPE (q8_0, q4_1, q4_0, f16; needs --q8)\n"
           "  --no-scatter     time the draft without mapping its logits to the target vocab\n"
           "                   (acceptance is then not measured)\n",
           f);
@@ -80,11 +84,12 @@ int cmd_draft_eval(int argc, char **argv) {
         {"depth", required_argument, 0, 'D'}, {"level", required_argument, 0, 'l'},
         {"max-roots", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
         {"draft-threads", required_argument, 0, 'T'}, {"q8", no_argument, 0, 'q'},
-        {"no-scatter", no_argument, 0, 'N'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"no-scatter", no_argument, 0, 'N'}, {"lm-head", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model = cli_default_model(), *head = NULL, *dir = NULL;
-    unsigned long holdout = 20, depth = 4, level = 10, max_roots = 400, threads = 2, dthreads = 1;
+    unsigned long holdout = 20, depth = 4, level = 10, max_roots = 400, threads = 2, dthreads = 0;
     int c, q8 = 0, no_scatter = 0;
+    uint32_t lm_type = GGML_TYPE_F32;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -99,6 +104,12 @@ int cmd_draft_eval(int argc, char **argv) {
         case 'T': dthreads = strtoul(optarg, NULL, 10); break;
         case 'q': q8 = 1; break;
         case 'N': no_scatter = 1; break;
+        case 'L':
+            if (fh_type_by_name(optarg, &lm_type) != 0) {
+                fprintf(stderr, "refhost draft-eval: --lm-head wants f32, f16, q8_0, q4_1 or q4_0, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
         }
@@ -135,8 +146,8 @@ int cmd_draft_eval(int argc, char **argv) {
         fprintf(stderr, "refhost draft-eval: %s\n", ctx ? "out of memory" : err);
         goto done;
     }
-    if (feature_head_backend_open_as(&fb, head, m.gguf, m.model, ctx, (int) dthreads,
-                                     q8 ? GGML_TYPE_Q8_0 : GGML_TYPE_F32, &dr, err, sizeof err) != 0) {
+    if (feature_head_backend_open_enc(&fb, head, m.gguf, m.model, ctx, (int) (dthreads ? dthreads : threads),
+                                      q8 ? GGML_TYPE_Q8_0 : GGML_TYPE_F32, lm_type, &dr, err, sizeof err) != 0) {
         fprintf(stderr, "refhost draft-eval: %s\n", err);
         rc = EXIT_INPUT;
         goto done;
@@ -174,15 +185,18 @@ int cmd_draft_eval(int argc, char **argv) {
             tokk[0] = cs[r];
             park[0] = -1;
             if (dr.forward(dr.ctx, 0, tokk, park, 1, dl, &ne) != 0) goto fail;
-            int32_t lt[DE_MAX_LEVEL], lp[DE_MAX_LEVEL];
+            int32_t lt[DE_MAX_LEVEL], lp[DE_MAX_LEVEL], top_ids[DE_MAX_LEVEL * DE_TOP_K];
+            float top_lp[DE_MAX_LEVEL * DE_TOP_K];
             for (uint32_t i = 0; i < level; i++) {
                 int b = argmax(dl, nv);
                 lt[i] = b;
                 lp[i] = 0;
                 dl[b] = -INFINITY;
             }
+            /* timed as the session calls it: the sparse top-k path when the draft has one */
             uint64_t t0 = now_ns();
-            if (dr.forward(dr.ctx, 1, lt, lp, (uint32_t) level, dl, &ne) != 0) goto fail;
+            if (sess_draft_topk(&dr, nv, 1, lt, lp, (uint32_t) level, NULL, DE_TOP_K, dl, top_ids, top_lp, &ne) != 0)
+                goto fail;
             t_level += now_ns() - t0;
             n_level++;
             dr.end_cycle(dr.ctx);

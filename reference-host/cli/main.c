@@ -19,6 +19,7 @@ static void usage(FILE *f) {
           "  bench          compare strategies side by side with the AR baseline and llama.cpp\n"
           "  collect        log RADAR policy training data (every stop depth's outcome per cycle)\n"
           "  train          train a RADAR stop/continue policy from collect logs\n"
+          "  ltd-train      train LTD's depth and size policies online with PPO (strategy ltd)\n"
           "\n"
           "Run 'refhost <command> --help' for the options of a command.\n",
           f);
@@ -48,6 +49,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "collect")) return cmd_collect(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ltd-train")) return cmd_ltd_train(argc - 1, argv + 1);
     fprintf(stderr, "refhost: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

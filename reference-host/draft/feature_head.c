@@ -18,6 +18,7 @@ struct fh_draft {
     const fh_head_t *h;
     llm_ctx_t *t;
     kn_pool_t *pool;
+    kn_xq_t *xq;              /* activations quantised once per product group */
     uint32_t e, qd, kvd, ff, vd, nv;
     uint32_t n_ctx, cap_slots;
     float *inv_freq;          /* head_dim / 2 */
@@ -39,10 +40,13 @@ struct fh_draft {
 
     /* batch scratch (FH_BATCH rows) */
     float *hid3, *xin, *emb, *cat, *q, *k, *v, *att, *o, *res, *xn, *gate, *up, *mlp, *g, *dl;
-    float *scores;            /* cap_slots */
+    float *qkv, *gu;          /* outputs of the stacked products (rows q|k|v, gate|up) */
+    float *ex;                /* n_draft_vocab: exp terms of a log-softmax */
+    uint8_t *in_vocab;        /* n_target_vocab: 1 for target ids of the draft vocabulary */
+    float *scores;            /* FH_BATCH x n_head x cap_slots: attention scores, per pool task */
+    int32_t *attn_extra;      /* FH_BATCH x n_head_kv x (FH_MAX_NODES + 1): key slots after the prefix */
     int32_t b_tok[FH_BATCH], b_slot[FH_BATCH];
     uint32_t b_pos[FH_BATCH], b_prefix[FH_BATCH], b_id[FH_BATCH];
-    int32_t anc[FH_MAX_NODES];
     char err[256];
 };
 
@@ -62,17 +66,6 @@ static void rms_norm(const float *x, const float *w, float *y, uint32_t n, float
     for (uint32_t i = 0; i < n; i++) y[i] = x[i] * s * w[i];
 }
 
-/* 8 independent partial sums: vectorizable without reassociation flags (hd is even, usually 64) */
-static float dot(const float *a, const float *b, uint32_t n) {
-    float acc[8] = {0};
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (uint32_t j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
 /* rotate-half RoPE on one head vector */
 static void rope(float *x, uint32_t hd, uint32_t pos, const float *inv_freq) {
     const uint32_t half = hd / 2;
@@ -84,18 +77,34 @@ static void rope(float *x, uint32_t hd, uint32_t pos, const float *inv_freq) {
     }
 }
 
-static int mm(fh_draft_t *d, const kn_matrix_t *w, const float *x, uint32_t n, float *y) {
-    if (kn_matmul(w, x, n, y, d->pool, KN_MODE_EXACT) != 0) return set_err(d, "draft head: matmul type %u unsupported", w->type);
+/* The pool for a batch of n rows: small batches run on the calling thread. On a shared 2-core
+ * machine the first job after a pause wakes a sleeping worker, and when the scheduler is slow to
+ * run it the caller waits milliseconds for the task it claimed: measured, a 1-row call with the
+ * pool had a median of ~11 ms against 0.45 ms without it. Batches of FH_POOL_MIN_ROWS rows and
+ * more have enough work to be worth that risk. */
+#define FH_POOL_MIN_ROWS 4u
+static kn_pool_t *pool_for(const fh_draft_t *d, uint32_t n) { return n >= FH_POOL_MIN_ROWS ? d->pool : NULL; }
+
+/* y = W x through W's packed form P (the activations are quantised once into d->xq, no allocation) */
+static int mm(fh_draft_t *d, const kn_matrix_t *w, const kn_packed_t *P, const float *x, uint32_t n, float *y) {
+    if (kn_xq_quantize(d->xq, w->type, x, n, w->cols, pool_for(d, n)) != 0)
+        return set_err(d, "draft head: cannot quantise activations for type %u", w->type);
+    if (kn_matmul_packed_xq(P, d->xq, y, pool_for(d, n), KN_MODE_EXACT) != 0)
+        return set_err(d, "draft head: matmul type %u unsupported", w->type);
     return 0;
 }
 
 void fh_draft_free(fh_draft_t *d) {
     if (!d) return;
     kn_pool_free(d->pool);
+    kn_xq_free(d->xq);
     float *bufs[] = {d->inv_freq, d->feat, d->kc, d->vc, d->node_g, d->hid3, d->xin, d->emb, d->cat, d->q, d->k,
-                     d->v, d->att, d->o, d->res, d->xn, d->gate, d->up, d->mlp, d->g, d->dl, d->scores};
+                     d->v, d->att, d->o, d->res, d->xn, d->gate, d->up, d->mlp, d->g, d->dl, d->scores,
+                     d->qkv, d->gu, d->ex};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(d->row_tok);
+    free(d->in_vocab);
+    free(d->attn_extra);
     free(d);
 }
 
@@ -106,6 +115,16 @@ fh_draft_t *fh_draft_new(const fh_head_t *h, llm_ctx_t *t, int n_threads, char *
         return NULL;
     }
     const fh_hparams_t *p = &h->hp;
+    if (!h->pk_out) {
+        snprintf(err, err_cap, "draft head: the head has no compute form (an earlier re-encoding ran out of memory)");
+        free(d);
+        return NULL;
+    }
+    if (p->n_head / p->n_head_kv > FH_MAX_GROUP) {
+        snprintf(err, err_cap, "draft head: %u query heads per KV head (at most %u)", p->n_head / p->n_head_kv, FH_MAX_GROUP);
+        free(d);
+        return NULL;
+    }
     d->h = h;
     d->t = t;
     d->e = p->n_embd;
@@ -123,6 +142,7 @@ fh_draft_t *fh_draft_new(const fh_head_t *h, llm_ctx_t *t, int n_threads, char *
         return NULL;
     }
     d->pool = kn_pool_create(n_threads > 0 ? n_threads : 1);
+    d->xq = kn_xq_create();
     const size_t B = FH_BATCH, e = d->e;
     d->inv_freq = malloc(p->head_dim / 2 * sizeof(float));
     d->feat = malloc((size_t) d->n_ctx * e * sizeof(float));
@@ -146,14 +166,20 @@ fh_draft_t *fh_draft_new(const fh_head_t *h, llm_ctx_t *t, int n_threads, char *
     d->mlp = malloc(B * e * sizeof(float));
     d->g = malloc(B * e * sizeof(float));
     d->dl = malloc(B * d->vd * sizeof(float));
-    d->scores = malloc((size_t) d->cap_slots * sizeof(float));
-    if (!d->pool || !d->inv_freq || !d->feat || !d->kc || !d->vc || !d->row_tok || !d->node_g || !d->hid3 ||
-        !d->xin || !d->emb || !d->cat || !d->q || !d->k || !d->v || !d->att || !d->o || !d->res || !d->xn ||
+    d->scores = malloc(B * p->n_head * d->cap_slots * sizeof(float));
+    d->attn_extra = malloc(B * p->n_head_kv * (FH_MAX_NODES + 1) * sizeof(int32_t));
+    d->qkv = malloc(B * (d->qd + 2 * d->kvd) * sizeof(float));
+    d->gu = malloc(B * 2 * d->ff * sizeof(float));
+    d->ex = malloc((size_t) d->vd * sizeof(float));
+    d->in_vocab = calloc(d->nv, 1);
+    if (!d->pool || !d->xq || !d->in_vocab || !d->attn_extra || !d->qkv || !d->gu || !d->ex || !d->inv_freq ||
+        !d->feat || !d->kc || !d->vc || !d->row_tok || !d->node_g || !d->hid3 || !d->xin || !d->emb || !d->cat || !d->q || !d->k || !d->v || !d->att || !d->o || !d->res || !d->xn ||
         !d->gate || !d->up || !d->mlp || !d->g || !d->dl || !d->scores) {
         fh_draft_free(d);
         snprintf(err, err_cap, "draft head: out of memory for a context of %u tokens", llm_n_ctx(t));
         return NULL;
     }
+    for (uint32_t j = 0; j < d->vd; j++) d->in_vocab[h->d2t[j]] = 1;
     for (uint32_t i = 0; i < p->head_dim / 2; i++)
         d->inv_freq[i] = powf(p->rope_freq_base, -2.0f * (float) i / (float) p->head_dim);
     return d;
@@ -162,6 +188,30 @@ fh_draft_t *fh_draft_new(const fh_head_t *h, llm_ctx_t *t, int n_threads, char *
 void fh_draft_set_scatter(fh_draft_t *d, int scatter) { d->scatter = scatter; }
 
 /* ------------------------------------------------------------------------------ the layer */
+/* pool task t: row t / n_head_kv, KV head t % n_head_kv and its query heads. Key slots: the
+ * committed prefix, then the row's ancestors (deepest last), then the row itself. */
+static void attn_task(void *ctx, int64_t t) {
+    fh_draft_t *d = (fh_draft_t *) ctx;
+    const fh_hparams_t *p = &d->h->hp;
+    const uint32_t i = (uint32_t) (t / p->n_head_kv), g = (uint32_t) (t % p->n_head_kv), hd = p->head_dim;
+    const uint32_t grp = p->n_head / p->n_head_kv;
+    int32_t *extra = d->attn_extra + (size_t) t * (FH_MAX_NODES + 1);
+    uint32_t n_anc = 0;
+    if (d->b_id[i] != UINT32_MAX)
+        for (int32_t a = d->node_parent[d->b_id[i]]; a > 0; a = d->node_parent[a]) n_anc++;
+    uint32_t x = n_anc; /* ancestors deepest last: fill from the end */
+    if (d->b_id[i] != UINT32_MAX)
+        for (int32_t a = d->node_parent[d->b_id[i]]; a > 0; a = d->node_parent[a]) extra[--x] = (int32_t) (d->root + (uint32_t) a);
+    extra[n_anc] = d->b_slot[i];
+    const fh_attn_t at = {
+        .q = d->q + (size_t) i * d->qd + (size_t) g * grp * hd,
+        .kc = d->kc, .vc = d->vc, .stride = d->kvd, .off = (size_t) g * hd,
+        .pre = d->b_prefix[i], .nk = d->b_prefix[i] + n_anc + 1, .hd = hd, .grp = grp,
+        .extra = extra, .scale = 1.0f / sqrtf((float) hd),
+    };
+    fh_attend(&at, d->scores + (size_t) t * grp * d->cap_slots, d->att + (size_t) i * d->qd + (size_t) g * grp * hd);
+}
+
 /* Evaluates the n rows staged in b_* (token, input feature xin, position, KV slot, committed
  * prefix length, node id or -1 for committed rows): writes K/V to the slots and the output
  * feature of each row to g. Each row attends to slots [0, prefix), its ancestors (node rows) and
@@ -176,52 +226,39 @@ static int eval_rows(fh_draft_t *d, uint32_t n) {
         rms_norm(d->emb + (size_t) i * e, h->norm_emb, d->cat + (size_t) i * 2 * e, e, p->rms_eps);
         rms_norm(d->xin + (size_t) i * e, h->norm_feat, d->cat + (size_t) i * 2 * e + e, e, p->rms_eps);
     }
-    if (mm(d, &h->wq, d->cat, n, d->q) || mm(d, &h->wk, d->cat, n, d->k) || mm(d, &h->wv, d->cat, n, d->v)) return -1;
+    if (h->pk_qkv) { /* one product, then split the rows q | k | v */
+        const uint32_t w3 = qd + 2 * kvd;
+        if (mm(d, &h->qkv, h->pk_qkv, d->cat, n, d->qkv)) return -1;
+        for (uint32_t i = 0; i < n; i++) {
+            const float *r = d->qkv + (size_t) i * w3;
+            memcpy(d->q + (size_t) i * qd, r, qd * sizeof(float));
+            memcpy(d->k + (size_t) i * kvd, r + qd, kvd * sizeof(float));
+            memcpy(d->v + (size_t) i * kvd, r + qd + kvd, kvd * sizeof(float));
+        }
+    } else if (mm(d, &h->wq, h->pk_q, d->cat, n, d->q) || mm(d, &h->wk, h->pk_k, d->cat, n, d->k) ||
+               mm(d, &h->wv, h->pk_v, d->cat, n, d->v)) {
+        return -1;
+    }
     for (uint32_t i = 0; i < n; i++) {
         for (uint32_t hh = 0; hh < p->n_head; hh++) rope(d->q + (size_t) i * qd + hh * hd, hd, d->b_pos[i], d->inv_freq);
         for (uint32_t hh = 0; hh < p->n_head_kv; hh++) rope(d->k + (size_t) i * kvd + hh * hd, hd, d->b_pos[i], d->inv_freq);
         memcpy(d->kc + (size_t) d->b_slot[i] * kvd, d->k + (size_t) i * kvd, kvd * sizeof(float));
         memcpy(d->vc + (size_t) d->b_slot[i] * kvd, d->v + (size_t) i * kvd, kvd * sizeof(float));
     }
-    const float scale = 1.0f / sqrtf((float) hd);
-    const uint32_t grp = p->n_head / p->n_head_kv;
-    for (uint32_t i = 0; i < n; i++) {
-        /* key slots: the committed prefix, then the ancestors (deepest last), then the row itself */
-        uint32_t n_anc = 0;
-        if (d->b_id[i] != UINT32_MAX)
-            for (int32_t a = d->node_parent[d->b_id[i]]; a > 0; a = d->node_parent[a]) d->anc[n_anc++] = (int32_t) (d->root + (uint32_t) a);
-        const uint32_t pre = d->b_prefix[i], nk = pre + n_anc + 1;
-        for (uint32_t hh = 0; hh < p->n_head; hh++) {
-            const float *qv = d->q + (size_t) i * qd + hh * hd;
-            const uint32_t kvo = (hh / grp) * hd;
-            float mx = -INFINITY;
-            for (uint32_t j = 0; j < nk; j++) {
-                uint32_t slot = j < pre ? j : j < pre + n_anc ? (uint32_t) d->anc[j - pre] : (uint32_t) d->b_slot[i];
-                const float s = dot(qv, d->kc + (size_t) slot * kvd + kvo, hd) * scale;
-                d->scores[j] = s;
-                if (s > mx) mx = s;
-            }
-            float z = 0.0f;
-            for (uint32_t j = 0; j < nk; j++) z += d->scores[j] = expf(d->scores[j] - mx);
-            float *out = d->att + (size_t) i * qd + hh * hd;
-            memset(out, 0, hd * sizeof(float));
-            for (uint32_t j = 0; j < nk; j++) {
-                uint32_t slot = j < pre ? j : j < pre + n_anc ? (uint32_t) d->anc[j - pre] : (uint32_t) d->b_slot[i];
-                const float *vv = d->vc + (size_t) slot * kvd + kvo;
-                const float w = d->scores[j] / z;
-                for (uint32_t c = 0; c < hd; c++) out[c] += w * vv[c];
-            }
-        }
-    }
-    if (mm(d, &h->wo, d->att, n, d->o)) return -1;
+    kn_pool_run(pool_for(d, n), attn_task, d, (int64_t) n * p->n_head_kv);
+    if (mm(d, &h->wo, h->pk_wo, d->att, n, d->o)) return -1;
     for (size_t i = 0; i < (size_t) n * e; i++) d->res[i] = d->xin[i] + d->o[i];
     for (uint32_t i = 0; i < n; i++) rms_norm(d->res + (size_t) i * e, h->norm_ffn, d->xn + (size_t) i * e, e, p->rms_eps);
-    if (mm(d, &h->w_gate, d->xn, n, d->gate) || mm(d, &h->w_up, d->xn, n, d->up)) return -1;
-    for (size_t i = 0; i < (size_t) n * d->ff; i++) {
-        const float x = d->gate[i];
-        d->gate[i] = x / (1.0f + expf(-x)) * d->up[i];
+    const uint32_t ff = d->ff;
+    if (h->pk_gate_up) {
+        if (mm(d, &h->gate_up, h->pk_gate_up, d->xn, n, d->gu)) return -1;
+        for (uint32_t i = 0; i < n; i++)
+            fh_swiglu(d->gu + (size_t) i * 2 * ff, d->gu + (size_t) i * 2 * ff + ff, d->gate + (size_t) i * ff, ff);
+    } else {
+        if (mm(d, &h->w_gate, h->pk_gate, d->xn, n, d->gate) || mm(d, &h->w_up, h->pk_up, d->xn, n, d->up)) return -1;
+        fh_swiglu(d->gate, d->up, d->gate, n * ff);
     }
-    if (mm(d, &h->w_down, d->gate, n, d->mlp)) return -1;
+    if (mm(d, &h->w_down, h->pk_down, d->gate, n, d->mlp)) return -1;
     for (size_t i = 0; i < (size_t) n * e; i++) d->g[i] = d->res[i] + d->mlp[i];
     return 0;
 }
@@ -229,7 +266,7 @@ static int eval_rows(fh_draft_t *d, uint32_t n) {
 /* Draft-vocab logits of n output features (n <= FH_BATCH) into d->dl. */
 static int head_logits(fh_draft_t *d, const float *g, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) rms_norm(g + (size_t) i * d->e, d->h->norm_out, d->xn + (size_t) i * d->e, d->e, d->h->hp.rms_eps);
-    return mm(d, &d->h->w_out, d->xn, n, d->dl);
+    return mm(d, &d->h->w_out, d->h->pk_out, d->xn, n, d->dl);
 }
 
 static void write_logits(const fh_draft_t *d, const float *dl, float *out) {
@@ -255,7 +292,7 @@ static int fh_target_committed(void *ctx, const int32_t *rows, uint32_t n_rows) 
                 if (!hs) return set_err(d, "draft head: the target did not keep the input of layer %u", d->h->hp.fuse_layers[l]);
                 memcpy(d->hid3 + ((size_t) j * FH_N_FUSE + l) * e, hs, e * sizeof(float));
             }
-        if (mm(d, &d->h->fc, d->hid3, m, d->feat + (size_t) (p0 + done) * e)) return -1;
+        if (mm(d, &d->h->fc, d->h->pk_fc, d->hid3, m, d->feat + (size_t) (p0 + done) * e)) return -1;
         done += m;
     }
     d->n_feat = n_past;
@@ -305,12 +342,14 @@ static int fh_begin(void *ctx, const int32_t *committed, uint32_t n) {
     return 0;
 }
 
-static int fh_forward(void *ctx, uint32_t first_id, const int32_t *tokens, const int32_t *parent, uint32_t n,
-                      float *logits, uint32_t *n_evaluated) {
-    fh_draft_t *d = (fh_draft_t *) ctx;
-    const uint32_t e = d->e, out_stride = d->scatter ? d->nv : d->vd;
+/* Evaluates nodes first_id.. of the cycle and the draft-vocab logits of those with want[i] != 0
+ * (want NULL: all) into d->dl, row j = the j-th wanted node. */
+static int eval_nodes(fh_draft_t *d, uint32_t first_id, const int32_t *tokens, const int32_t *parent, uint32_t n,
+                      const uint8_t *want, uint32_t *n_evaluated) {
+    const uint32_t e = d->e;
     if (first_id != d->n_ids || first_id + n > FH_MAX_NODES || d->root + first_id + n > d->cap_slots)
         return set_err(d, "draft head: node ids out of step or more than %u nodes per cycle", FH_MAX_NODES);
+    if (n > FH_BATCH) return set_err(d, "draft head: %u nodes in one call (at most %u)", n, FH_BATCH);
     uint32_t evaluated = d->pending_eval;
     d->pending_eval = 0;
     /* validate and record the nodes */
@@ -329,7 +368,6 @@ static int fh_forward(void *ctx, uint32_t first_id, const int32_t *tokens, const
         d->node_depth[id] = d->node_depth[parent[i]] + 1;
     }
     /* waves: a node is ready once its parent's output feature exists */
-    if (n > FH_BATCH) return set_err(d, "draft head: %u nodes in one call (at most %u)", n, FH_BATCH);
     uint8_t done[FH_BATCH] = {0};
     uint32_t n_done = 0;
     float *g_out = d->node_g; /* node 0 already holds the root row's output */
@@ -360,12 +398,47 @@ static int fh_forward(void *ctx, uint32_t first_id, const int32_t *tokens, const
         n_done += m;
         evaluated += m;
     }
-    /* draft logits of all nodes of the call in one matmul */
-    for (uint32_t i = 0; i < n; i++) memcpy(d->xin + (size_t) i * e, g_out + (size_t) (first_id + i) * e, e * sizeof(float));
-    if (head_logits(d, d->xin, n)) return -1;
-    for (uint32_t i = 0; i < n; i++) write_logits(d, d->dl + (size_t) i * d->vd, logits + (size_t) i * out_stride);
+    /* draft logits of the wanted nodes of the call in one matmul */
+    uint32_t n_want = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!want || want[i]) memcpy(d->xin + (size_t) n_want++ * e, g_out + (size_t) (first_id + i) * e, e * sizeof(float));
+    if (n_want && head_logits(d, d->xin, n_want)) return -1;
     d->n_ids += n;
     if (n_evaluated) *n_evaluated = evaluated;
+    return 0;
+}
+
+static int fh_forward(void *ctx, uint32_t first_id, const int32_t *tokens, const int32_t *parent, uint32_t n,
+                      float *logits, uint32_t *n_evaluated) {
+    fh_draft_t *d = (fh_draft_t *) ctx;
+    const uint32_t out_stride = d->scatter ? d->nv : d->vd;
+    if (eval_nodes(d, first_id, tokens, parent, n, NULL, n_evaluated) != 0) return -1;
+    for (uint32_t i = 0; i < n; i++) write_logits(d, d->dl + (size_t) i * d->vd, logits + (size_t) i * out_stride);
+    return 0;
+}
+
+/* Top-k of log_softmax over the draft vocabulary, ids mapped to the target's: the same as the
+ * dense path (target tokens outside the draft vocabulary have logit FH_LOGIT_FLOOR, i.e. zero
+ * probability, and come last, lowest target id first, only if k exceeds the draft vocabulary). */
+static void topk_draft(fh_draft_t *d, const float *dl, uint32_t k, int32_t *ids, float *lp) {
+    const uint32_t vd = d->vd;
+    uint32_t m = fh_topk(dl, vd, d->h->d2t, k, ids, lp);
+    const float lz = lp[0] + (float) log(fh_sum_exp(dl, vd, lp[0], d->ex)); /* lp[0]: the maximum */
+    for (uint32_t j = 0; j < m; j++) lp[j] -= lz;
+    for (uint32_t t = 0; m < k && t < d->nv; t++) /* k beyond the draft vocabulary: zero-probability tokens */
+        if (!d->in_vocab[t]) {
+            ids[m] = (int32_t) t;
+            lp[m++] = FH_LOGIT_FLOOR - lz;
+        }
+}
+
+static int fh_forward_topk(void *ctx, uint32_t first_id, const int32_t *tokens, const int32_t *parent, uint32_t n,
+                           const uint8_t *want, uint32_t k, int32_t *ids, float *logp, uint32_t *n_evaluated) {
+    fh_draft_t *d = (fh_draft_t *) ctx;
+    if (k == 0 || k > d->nv) return set_err(d, "draft head: top-k %u outside 1..%u", k, d->nv);
+    if (eval_nodes(d, first_id, tokens, parent, n, want, n_evaluated) != 0) return -1;
+    for (uint32_t i = 0, j = 0; i < n; i++)
+        if (!want || want[i]) topk_draft(d, d->dl + (size_t) j++ * d->vd, k, ids + (size_t) i * k, logp + (size_t) i * k);
     return 0;
 }
 
@@ -377,6 +450,7 @@ void fh_draft_backend(fh_draft_t *d, sess_draft_t *out) {
     out->ctx = d;
     out->begin_cycle = fh_begin;
     out->forward = fh_forward;
+    out->forward_topk = fh_forward_topk;
     out->end_cycle = fh_end;
     out->error = fh_error;
     out->target_committed = fh_target_committed;
@@ -393,6 +467,25 @@ int feature_head_backend_open(feature_head_backend_t *b, const char *path, const
 int feature_head_backend_open_as(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
                                  const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads, uint32_t wtype,
                                  sess_draft_t *out, char *err, size_t err_cap) {
+    return feature_head_backend_open_enc(b, path, target_g, target_m, target_ctx, n_threads, wtype, GGML_TYPE_F32, out,
+                                         err, err_cap);
+}
+
+int fh_type_by_name(const char *name, uint32_t *type) {
+    static const struct { const char *name; uint32_t type; } types[] = {
+        {"f32", GGML_TYPE_F32}, {"f16", GGML_TYPE_F16}, {"q8_0", GGML_TYPE_Q8_0}, {"q4_1", GGML_TYPE_Q4_1},
+        {"q4_0", GGML_TYPE_Q4_0}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (!strcmp(name, types[i].name)) {
+            *type = types[i].type;
+            return 0;
+        }
+    return -1;
+}
+
+int feature_head_backend_open_enc(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
+                                  const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads, uint32_t wtype,
+                                  uint32_t lm_type, sess_draft_t *out, char *err, size_t err_cap) {
     memset(b, 0, sizeof *b);
     char msg[384];
     b->gguf = gguf_open(path, msg, sizeof msg);
@@ -406,8 +499,18 @@ int feature_head_backend_open_as(feature_head_backend_t *b, const char *path, co
         feature_head_backend_close(b);
         return -1;
     }
-    if (wtype != GGML_TYPE_F32 && fh_head_requantize(b->head, wtype) != 0) {
-        snprintf(err, err_cap, "%s: cannot re-encode the head as %s", path, gguf_type_name(wtype));
+    /* F32 means "as stored" for the layer and "as the layer" for the LM head; the LM head is
+       re-encoded only together with the layer */
+    if (wtype == GGML_TYPE_F32 && lm_type != GGML_TYPE_F32) {
+        snprintf(err, err_cap, "%s: the LM head can be re-encoded (as %s) only with the layer", path,
+                 gguf_type_name(lm_type));
+        feature_head_backend_close(b);
+        return -1;
+    }
+    if (lm_type == GGML_TYPE_F32) lm_type = wtype;
+    if (wtype != GGML_TYPE_F32 && fh_head_requantize_as(b->head, wtype, lm_type) != 0) {
+        snprintf(err, err_cap, "%s: cannot re-encode the head as %s (LM head %s)", path, gguf_type_name(wtype),
+                 gguf_type_name(lm_type));
         feature_head_backend_close(b);
         return -1;
     }

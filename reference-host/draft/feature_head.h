@@ -2,7 +2,13 @@
  * target's hidden states (inputs of three layers, low/middle/high, fused by a Linear 3h -> h),
  * the token embedding (the target's own token_embd rows, frozen) and predicts the next token over
  * a reduced draft vocabulary (mapped back to target ids by d2t). Deeper draft nodes feed back the
- * head's own output feature instead of the target's. It implements the session's sess_draft_t.
+ * head's own output feature instead of the target's. It implements the session's sess_draft_t,
+ * with the sparse forward_topk (log-softmax and top-k over the draft vocabulary only, ids mapped
+ * to the target's) next to the dense forward.
+ *
+ * Cost: at load the matrices the draft call multiplies are packed for the fastest kernel of the
+ * CPU (kn_matrix_pack; Q/K/V and gate/up stacked into one product each); re-encoding them as Q8_0
+ * (fh_head_requantize) uses the int8 VNNI path. All nodes of a level are one batch.
  *
  * Weights file: a GGUF with general.architecture = "dstrat-eagle3-head"; the keys and tensors are
  * documented in policies/draft_head/README.md. Loading verifies a checksum of the tensor data and
@@ -73,6 +79,9 @@ void fh_head_free(fh_head_t *h);
  * cheaper on CPUs with int8 dot products; F32/F16 to undo nothing). 0 or -1 (type unsupported,
  * out of memory); the head is unchanged on failure. */
 int fh_head_requantize(fh_head_t *h, uint32_t type);
+/* The same with the LM head (output.weight, the largest matrix: most of a draft call's weight
+ * bytes) in its own type, e.g. Q8_0 layer + Q4_1 LM head. */
+int fh_head_requantize_as(fh_head_t *h, uint32_t type, uint32_t lm_head_type);
 const fh_hparams_t *fh_head_hparams(const fh_head_t *h);
 const int32_t *fh_head_d2t(const fh_head_t *h);   /* n_draft_vocab target ids */
 
@@ -104,6 +113,13 @@ int  feature_head_backend_open(feature_head_backend_t *b, const char *path, cons
 int  feature_head_backend_open_as(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
                                   const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads, uint32_t wtype,
                                   sess_draft_t *out, char *err, size_t err_cap);
+/* The same with the LM head re-encoded in lm_type (GGML_TYPE_F32: as wtype; another type needs a
+ * re-encoded layer, wtype != GGML_TYPE_F32). */
+int  feature_head_backend_open_enc(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
+                                   const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads, uint32_t wtype,
+                                   uint32_t lm_type, sess_draft_t *out, char *err, size_t err_cap);
+/* A matrix type by its lower-case name (f32, f16, q8_0, q4_1, q4_0); -1 if not one of those. */
+int  fh_type_by_name(const char *name, uint32_t *type);
 void feature_head_backend_close(feature_head_backend_t *b);
 
 #endif /* FEATURE_HEAD_H */

@@ -165,8 +165,64 @@ static int check_hparams(const fh_hparams_t *p, const llm_hparams_t *thp, char *
     return 0;
 }
 
+static void unprepare(fh_head_t *h) {
+    kn_packed_t **pks[] = {&h->pk_fc, &h->pk_qkv, &h->pk_q, &h->pk_k, &h->pk_v, &h->pk_wo,
+                           &h->pk_gate_up, &h->pk_gate, &h->pk_up, &h->pk_down, &h->pk_out};
+    for (size_t i = 0; i < sizeof pks / sizeof pks[0]; i++) {
+        kn_packed_free(*pks[i]);
+        *pks[i] = NULL;
+    }
+    free(h->qkv_data);
+    free(h->gate_up_data);
+    h->qkv_data = h->gate_up_data = NULL;
+    memset(&h->qkv, 0, sizeof h->qkv);
+    memset(&h->gate_up, 0, sizeof h->gate_up);
+}
+
+/* rows of ms[0..n) (same type and width) stacked into one matrix; *owned takes the copy */
+static int stack_rows(const kn_matrix_t *const *ms, uint32_t n, kn_matrix_t *out, void **owned) {
+    int64_t rows = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (ms[i]->type != ms[0]->type || ms[i]->cols != ms[0]->cols) return 0; /* not stackable: keep separate */
+        rows += ms[i]->rows;
+    }
+    const size_t rb = kn_row_bytes(ms[0]->type, ms[0]->cols);
+    uint8_t *buf = malloc((size_t) rows * rb);
+    if (!buf) return -1;
+    size_t off = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(buf + off, ms[i]->data, (size_t) ms[i]->rows * rb);
+        off += (size_t) ms[i]->rows * rb;
+    }
+    *out = (kn_matrix_t) {ms[0]->type, rows, ms[0]->cols, buf};
+    *owned = buf;
+    return 0;
+}
+
+int fh_head_prepare(fh_head_t *h) {
+    unprepare(h);
+    const kn_matrix_t *qkv[] = {&h->wq, &h->wk, &h->wv}, *gu[] = {&h->w_gate, &h->w_up};
+    if (stack_rows(qkv, 3, &h->qkv, &h->qkv_data) != 0 || stack_rows(gu, 2, &h->gate_up, &h->gate_up_data) != 0)
+        goto fail;
+    if (!(h->pk_fc = kn_matrix_pack(&h->fc)) || !(h->pk_wo = kn_matrix_pack(&h->wo)) ||
+        !(h->pk_down = kn_matrix_pack(&h->w_down)) || !(h->pk_out = kn_matrix_pack(&h->w_out)))
+        goto fail;
+    if (h->qkv_data ? !(h->pk_qkv = kn_matrix_pack(&h->qkv))
+                    : (!(h->pk_q = kn_matrix_pack(&h->wq)) || !(h->pk_k = kn_matrix_pack(&h->wk)) ||
+                       !(h->pk_v = kn_matrix_pack(&h->wv))))
+        goto fail;
+    if (h->gate_up_data ? !(h->pk_gate_up = kn_matrix_pack(&h->gate_up))
+                        : (!(h->pk_gate = kn_matrix_pack(&h->w_gate)) || !(h->pk_up = kn_matrix_pack(&h->w_up))))
+        goto fail;
+    return 0;
+fail:
+    unprepare(h);
+    return -1;
+}
+
 void fh_head_free(fh_head_t *h) {
     if (!h) return;
+    unprepare(h);
     free(h->norm_emb);
     free(h->norm_feat);
     free(h->norm_ffn);
@@ -176,23 +232,27 @@ void fh_head_free(fh_head_t *h) {
     free(h);
 }
 
-int fh_head_requantize(fh_head_t *h, uint32_t type) {
+int fh_head_requantize(fh_head_t *h, uint32_t type) { return fh_head_requantize_as(h, type, type); }
+
+int fh_head_requantize_as(fh_head_t *h, uint32_t type, uint32_t lm_head_type) {
     kn_matrix_t *ms[] = {&h->fc, &h->wq, &h->wk, &h->wv, &h->wo, &h->w_gate, &h->w_up, &h->w_down, &h->w_out};
     const uint32_t n = sizeof ms / sizeof ms[0];
+    uint32_t types[sizeof ms / sizeof ms[0]];
+    for (uint32_t i = 0; i < n; i++) types[i] = ms[i] == &h->w_out ? lm_head_type : type;
     void *bufs[sizeof ms / sizeof ms[0]] = {0};
     if (h->n_owned + n > sizeof h->owned / sizeof h->owned[0]) return -1;
     float *row = malloc((size_t) h->hp.n_ff * 4 * sizeof *row);
     int rc = row ? 0 : -1;
     for (uint32_t i = 0; i < n && rc == 0; i++) {
         const kn_matrix_t *m = ms[i];
-        const size_t in_rb = kn_row_bytes(m->type, m->cols), out_rb = kn_row_bytes(type, m->cols);
+        const size_t in_rb = kn_row_bytes(m->type, m->cols), out_rb = kn_row_bytes(types[i], m->cols);
         if (!out_rb || !(bufs[i] = malloc((size_t) m->rows * out_rb))) {
             rc = -1;
             break;
         }
         for (int64_t r = 0; r < m->rows && rc == 0; r++) {
             kn_dequant_row(m->type, (const uint8_t *) m->data + (size_t) r * in_rb, row, m->cols);
-            if (kn_quant_row(type, row, (uint8_t *) bufs[i] + (size_t) r * out_rb, m->cols) != 0) rc = -1;
+            if (kn_quant_row(types[i], row, (uint8_t *) bufs[i] + (size_t) r * out_rb, m->cols) != 0) rc = -1;
         }
     }
     free(row);
@@ -200,11 +260,22 @@ int fh_head_requantize(fh_head_t *h, uint32_t type) {
         for (uint32_t i = 0; i < n; i++) free(bufs[i]);
         return -1;
     }
+    /* keep the old encoding until the new compute form is built, so a failure changes nothing */
+    kn_matrix_t old[sizeof ms / sizeof ms[0]];
     for (uint32_t i = 0; i < n; i++) {
-        ms[i]->type = type;
+        old[i] = *ms[i];
+        ms[i]->type = types[i];
         ms[i]->data = bufs[i];
-        h->owned[h->n_owned++] = bufs[i];
     }
+    if (fh_head_prepare(h) != 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            *ms[i] = old[i];
+            free(bufs[i]);
+        }
+        (void) fh_head_prepare(h); /* the old form again; if even that fails, fh_draft_new refuses the head */
+        return -1;
+    }
+    for (uint32_t i = 0; i < n; i++) h->owned[h->n_owned++] = bufs[i];
     return 0;
 }
 
@@ -309,6 +380,10 @@ fh_head_t *fh_head_load(const gguf_file_t *g, const gguf_file_t *target_g, const
         goto fail;
     }
     h->embd = (kn_matrix_t) {te->type, te->ne[1], te->ne[0], te->data};
+    if (fh_head_prepare(h) != 0) {
+        fail(err, cap, "draft head: out of memory for the packed weights");
+        goto fail;
+    }
     return h;
 fail:
     fh_head_free(h);

@@ -13,6 +13,7 @@
 #define NGRAM_FLOOR (-30.0f)
 #define NGRAM_MAX_IDS 1024u
 #define NGRAM_MAX_N 16u
+#define NGRAM_MAX_FOLLOWERS 256u /* max_matches is capped to this */
 
 struct ngram_draft {
     uint32_t n_vocab;
@@ -34,6 +35,7 @@ ngram_draft_t *ngram_draft_new(uint32_t n_vocab, const ngram_draft_params_t *par
     if (d->p.max_n > NGRAM_MAX_N) d->p.max_n = NGRAM_MAX_N;
     if (d->p.min_n > d->p.max_n) d->p.min_n = d->p.max_n;
     if (!d->p.max_matches) d->p.max_matches = 64;
+    if (d->p.max_matches > NGRAM_MAX_FOLLOWERS) d->p.max_matches = NGRAM_MAX_FOLLOWERS;
     return d;
 }
 
@@ -64,32 +66,37 @@ static uint32_t node_suffix(const ngram_draft_t *d, uint32_t id, int32_t *out, u
     return k;
 }
 
-static void predict(const ngram_draft_t *d, const int32_t *suffix, uint32_t k, float *logits) {
+/* The followers of the longest matching n-gram of a node's context, with their logits (log of
+ * the follower's count, accumulated in float exactly as the dense logits always were); every
+ * other token has NGRAM_FLOOR. Returns the number of followers (0: no match, uniform). */
+static uint32_t predict(const ngram_draft_t *d, const int32_t *suffix, uint32_t k, int32_t *fol, float *fol_logit) {
     const int32_t *c = d->committed;
     const uint32_t n = d->n_committed;
-    for (uint32_t v = 0; v < d->n_vocab; v++) logits[v] = 0.0f;
     for (uint32_t len = k < d->p.max_n ? k : d->p.max_n; len >= d->p.min_n && len > 0; len--) {
         const int32_t *key = suffix + (k - len);
-        uint32_t found = 0;
+        uint32_t found = 0, nf = 0;
         /* occurrences c[s..s+len) == key followed by c[s+len], most recent first; the final
            occurrence (the suffix itself, when it is committed text) has no follower */
         for (int64_t s = (int64_t) n - (int64_t) len - 1; s >= 0 && found < d->p.max_matches; s--) {
             if (memcmp(c + s, key, len * sizeof *key) != 0) continue;
-            int32_t next = c[s + len];
-            if (!found)
-                for (uint32_t v = 0; v < d->n_vocab; v++) logits[v] = NGRAM_FLOOR;
+            const int32_t next = c[s + len];
+            uint32_t j = 0;
+            while (j < nf && fol[j] != next) j++;
+            if (j == nf) {
+                fol[nf++] = next;
+                fol_logit[j] = NGRAM_FLOOR;
+            }
             /* counts kept in logit space: floor means 0, else log(count) */
-            float cnt = logits[next] == NGRAM_FLOOR ? 0.0f : expf(logits[next]);
-            logits[next] = logf(cnt + 1.0f);
+            float cnt = fol_logit[j] == NGRAM_FLOOR ? 0.0f : expf(fol_logit[j]);
+            fol_logit[j] = logf(cnt + 1.0f);
             found++;
         }
-        if (found) return;
+        if (found) return nf;
     }
+    return 0;
 }
 
-static int nd_forward(void *ctx, uint32_t first_id, const int32_t *tokens, const int32_t *parent,
-                      uint32_t n, float *logits, uint32_t *n_evaluated) {
-    ngram_draft_t *d = (ngram_draft_t *) ctx;
+static int record_nodes(ngram_draft_t *d, uint32_t first_id, const int32_t *tokens, const int32_t *parent, uint32_t n) {
     if (first_id != d->n_ids || first_id + n > NGRAM_MAX_IDS) {
         snprintf(d->err, sizeof d->err, "ngram draft: node ids out of step or more than %u per cycle", NGRAM_MAX_IDS);
         return -1;
@@ -99,12 +106,79 @@ static int nd_forward(void *ctx, uint32_t first_id, const int32_t *tokens, const
         d->parent[first_id + i] = parent[i];
     }
     d->n_ids += n;
-    int32_t suffix[NGRAM_MAX_N];
+    return 0;
+}
+
+static int nd_forward(void *ctx, uint32_t first_id, const int32_t *tokens, const int32_t *parent,
+                      uint32_t n, float *logits, uint32_t *n_evaluated) {
+    ngram_draft_t *d = (ngram_draft_t *) ctx;
+    if (record_nodes(d, first_id, tokens, parent, n) != 0) return -1;
+    int32_t suffix[NGRAM_MAX_N], fol[NGRAM_MAX_FOLLOWERS];
+    float fol_logit[NGRAM_MAX_FOLLOWERS];
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t k = node_suffix(d, first_id + i, suffix, d->p.max_n);
-        predict(d, suffix, k, logits + (size_t) i * d->n_vocab);
+        const uint32_t k = node_suffix(d, first_id + i, suffix, d->p.max_n);
+        const uint32_t nf = predict(d, suffix, k, fol, fol_logit);
+        float *row = logits + (size_t) i * d->n_vocab;
+        for (uint32_t v = 0; v < d->n_vocab; v++) row[v] = nf ? NGRAM_FLOOR : 0.0f;
+        for (uint32_t j = 0; j < nf; j++) row[fol[j]] = fol_logit[j];
     }
     if (n_evaluated) *n_evaluated = 0; /* no model evaluated */
+    return 0;
+}
+
+/* The top-k of log_softmax of the dense row above, computed from the followers alone: the floor
+ * tokens all share one logit, so they enter the normaliser as a count and the top-k (after the
+ * followers, best first, ties by lower id) as the lowest ids that are not followers. */
+static void sparse_topk(const ngram_draft_t *d, const int32_t *fol, const float *fol_logit, uint32_t nf, uint32_t k,
+                        int32_t *ids, float *lp) {
+    const uint32_t nv = d->n_vocab;
+    const float rest = nf ? NGRAM_FLOOR : 0.0f;
+    float mx = rest;
+    for (uint32_t j = 0; j < nf; j++)
+        if (fol_logit[j] > mx) mx = fol_logit[j];
+    double z = (double) (nv - nf) * exp((double) (rest - mx));
+    for (uint32_t j = 0; j < nf; j++) z += exp((double) (fol_logit[j] - mx));
+    const float lz = mx + (float) log(z);
+    uint32_t m = 0; /* followers sorted by (logit desc, id asc): insertion, nf <= max_matches */
+    for (uint32_t j = 0; j < nf; j++) {
+        uint32_t pos = m < k ? m++ : k;
+        if (pos == k && !(fol_logit[j] > lp[k - 1] || (fol_logit[j] == lp[k - 1] && fol[j] < ids[k - 1]))) continue;
+        if (pos == k) pos = k - 1;
+        while (pos > 0 && (lp[pos - 1] < fol_logit[j] || (lp[pos - 1] == fol_logit[j] && ids[pos - 1] > fol[j]))) {
+            ids[pos] = ids[pos - 1];
+            lp[pos] = lp[pos - 1];
+            pos--;
+        }
+        ids[pos] = fol[j];
+        lp[pos] = fol_logit[j];
+    }
+    for (uint32_t j = 0; j < m; j++) lp[j] -= lz;
+    for (int32_t v = 0; m < k && (uint32_t) v < nv; v++) { /* then the lowest non-follower ids */
+        uint32_t j = 0;
+        while (j < nf && fol[j] != v) j++;
+        if (j < nf) continue;
+        ids[m] = v;
+        lp[m++] = rest - lz;
+    }
+}
+
+static int nd_forward_topk(void *ctx, uint32_t first_id, const int32_t *tokens, const int32_t *parent, uint32_t n,
+                           const uint8_t *want, uint32_t k, int32_t *ids, float *logp, uint32_t *n_evaluated) {
+    ngram_draft_t *d = (ngram_draft_t *) ctx;
+    if (k == 0 || k > d->n_vocab) {
+        snprintf(d->err, sizeof d->err, "ngram draft: top-k %u outside 1..%u", k, d->n_vocab);
+        return -1;
+    }
+    if (record_nodes(d, first_id, tokens, parent, n) != 0) return -1;
+    int32_t suffix[NGRAM_MAX_N], fol[NGRAM_MAX_FOLLOWERS];
+    float fol_logit[NGRAM_MAX_FOLLOWERS];
+    for (uint32_t i = 0; i < n; i++) {
+        if (want && !want[i]) continue;
+        const uint32_t sk = node_suffix(d, first_id + i, suffix, d->p.max_n);
+        const uint32_t nf = predict(d, suffix, sk, fol, fol_logit);
+        sparse_topk(d, fol, fol_logit, nf, k, ids + (size_t) i * k, logp + (size_t) i * k);
+    }
+    if (n_evaluated) *n_evaluated = 0;
     return 0;
 }
 
@@ -116,6 +190,7 @@ void ngram_draft_backend(ngram_draft_t *d, sess_draft_t *out) {
     out->ctx = d;
     out->begin_cycle = nd_begin;
     out->forward = nd_forward;
+    out->forward_topk = nd_forward_topk;
     out->end_cycle = nd_end;
     out->error = nd_error;
 }

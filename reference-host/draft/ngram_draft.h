@@ -1,7 +1,8 @@
 /* ngram_draft.h - a weightless draft (prompt lookup): for a node, take the last n tokens of its
  * context (committed tokens + its path in the draft tree) and propose what followed earlier
  * occurrences of that n-gram in the committed text, longest n first. It implements the session's
- * sess_draft_t, so any strategy can use it. */
+ * sess_draft_t, so any strategy can use it, with the sparse forward_topk (no n_vocab array: a call
+ * costs microseconds) as well as dense logits. */
 #ifndef NGRAM_DRAFT_H
 #define NGRAM_DRAFT_H
 
@@ -12,7 +13,7 @@
 typedef struct ngram_draft_params {
     uint32_t min_n;       /* shortest n-gram to match (default 1) */
     uint32_t max_n;       /* longest n-gram to match (default 4) */
-    uint32_t max_matches; /* occurrences examined per node, most recent first (default 64) */
+    uint32_t max_matches; /* occurrences examined per node, most recent first (default 64, at most 256) */
 } ngram_draft_params_t;
 
 typedef struct ngram_draft ngram_draft_t;

@@ -72,8 +72,12 @@ static void quant_q8_avx512(int with_sum, int bias, const float *x, int64_t cols
                                              _mm512_cvtepi32_epi8(q[1]), 1);
         _mm256_storeu_si256((__m256i *)qs, q8);
         int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
-        d[b] = kn_fp16_to_f32(kn_f32_to_fp16(dd));
-        s[b] = with_sum ? kn_fp16_to_f32(kn_f32_to_fp16((float)sum * dd)) : 0.0f;
+        /* fp16 rounding by F16C: kn_f32_to_fp16's bits for every non-NaN (NaN: the portable way) */
+        const float sd = (float)sum * dd;
+        d[b] = dd == dd ? _cvtsh_ss(_cvtss_sh(dd, _MM_FROUND_TO_NEAREST_INT)) : kn_fp16_to_f32(kn_f32_to_fp16(dd));
+        s[b] = !with_sum ? 0.0f
+               : sd == sd ? _cvtsh_ss(_cvtss_sh(sd, _MM_FROUND_TO_NEAREST_INT))
+                          : kn_fp16_to_f32(kn_f32_to_fp16(sd));
         __m256i sum4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), q8);
         _mm256_storeu_si256((__m256i *)(c4 + b * 8), _mm256_mullo_epi32(sum4, _mm256_set1_epi32(-bias)));
     }

@@ -135,12 +135,23 @@ llm_ctx_t *llm_ctx_create(const llm_model_t *m, const llm_ctx_params_t *p, char 
     c->attention_task = llm_attention_task;
     c->swiglu_row = llm_swiglu_row;
     c->rope_row = llm_rope_row;
+    c->f16_store = llm_f16_store;
+    c->f16_round = llm_f16_round;
 #ifdef MODEL_HAVE_AVX2
     /* F16C predates AVX2 on every x86 CPU (and some compilers cannot test it here) */
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         c->attention_task = llm_attention_task_avx2;   /* same results, hardware FMA */
+        if (c->kv_f16 && hp->head_dim % LLM_ATTN_LANES == 0) {   /* same results, fewer conversions */
+            c->kv_f32 = alloc_f32(2 * (size_t)n_ctx * c->kv_dim);
+            if (!c->kv_f32)
+                goto oom;
+            c->attention_task = llm_attention_fast_avx2;
+            c->attention_prep = llm_attention_prep_avx2;
+        }
         c->swiglu_row = llm_swiglu_row_avx2;
         c->rope_row = llm_rope_row_avx2;
+        c->f16_store = llm_f16_store_avx2;
+        c->f16_round = llm_f16_round_avx2;
     }
 #endif
     return c;
@@ -177,6 +188,7 @@ void llm_ctx_free(llm_ctx_t *c)
     free(c->ff_u);
     free(c->scores);
     free(c->attn_acc);
+    free(c->kv_f32);
     free(c->parent);
     free(c->pos);
     free(c->anc);

@@ -25,18 +25,6 @@ static void rms_norm(float *out, const float *x, const float *w, uint32_t n, flo
         out[i] = (x[i] * scale) * w[i];
 }
 
-static void store_f16(uint16_t *dst, const float *src, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        dst[i] = kn_f32_to_fp16(src[i]);
-}
-
-static void round_f16(float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = kn_fp16_to_f32(kn_f32_to_fp16(x[i]));
-}
-
 /* ---- pool tasks ---------------------------------------------------------------------------- */
 
 /* SwiGLU of one row: g = silu(g) * u */
@@ -45,6 +33,28 @@ static void swiglu_task(void *arg, int64_t i)
     llm_ctx_t *c = arg;
     const uint32_t n_ff = c->m->hp.n_ff;
     c->swiglu_row(c->ff_g + (size_t)i * n_ff, c->ff_u + (size_t)i * n_ff, n_ff);
+}
+
+/* part i of prep_parts of the cache slots in use */
+static void prep_task(void *arg, int64_t i)
+{
+    llm_ctx_t *c = arg;
+    const uint64_t n = c->prep_slots, parts = c->prep_parts;
+    c->attention_prep(c, (uint32_t)(n * (uint64_t)i / parts), (uint32_t)(n * (uint64_t)(i + 1) / parts));
+}
+
+/* the attention's per-layer preparation over slots [0, n_slots), on the pool unless too short to
+ * be worth a hand-off (~64 slots are about a microsecond of work) */
+static void attention_prep(llm_ctx_t *c, uint32_t n_slots)
+{
+    const int threads = kn_pool_size(c->pool);
+    if (threads < 2 || n_slots < 64) {
+        c->attention_prep(c, 0, n_slots);
+        return;
+    }
+    c->prep_slots = n_slots;
+    c->prep_parts = (uint32_t)(2 * threads);
+    kn_pool_run(c->pool, prep_task, c, c->prep_parts);
 }
 
 /* ---- the forward --------------------------------------------------------------------------- */
@@ -170,15 +180,17 @@ int llm_forward_impl(llm_ctx_t *c, const int32_t *tokens, const int32_t *parent,
         const size_t slot0 = l * layer_stride + ((size_t)c->n_past + base) * kvd;
         if (c->kv_f16) {
             /* llama.cpp: K, V stored as fp16; q converted to fp16 (the vec_dot type of F16 K) */
-            store_f16((uint16_t *)c->k_cache + slot0, Kb, (size_t)n * kvd);
-            store_f16((uint16_t *)c->v_cache + slot0, Vb, (size_t)n * kvd);
-            round_f16(c->q, (size_t)n * c->q_dim);
+            c->f16_store((uint16_t *)c->k_cache + slot0, Kb, (size_t)n * kvd);
+            c->f16_store((uint16_t *)c->v_cache + slot0, Vb, (size_t)n * kvd);
+            c->f16_round(c->q, (size_t)n * c->q_dim);
         } else {
             memcpy((float *)c->k_cache + slot0, Kb, (size_t)n * kvd * sizeof(float));
             memcpy((float *)c->v_cache + slot0, Vb, (size_t)n * kvd * sizeof(float));
         }
         c->cur_layer = l;
         c->attn_arr = c->attn_order == LLM_ATTN_GEMM || (c->attn_order == LLM_ATTN_LLAMA && (n > 1 || prompt_tail)) ? 1 : 4;
+        if (c->attention_prep)
+            attention_prep(c, c->n_past + base + n);
         kn_pool_run(c->pool, c->attention_task, c, (int64_t)n * hp->n_head);
         LLM_DEBUG(c, "kqv", l, c->att, (size_t)n * c->q_dim);
         if ((rc = matmul(c, &L->wo, c->att, n, c->tmp, "attn_output", l)))

@@ -75,10 +75,19 @@ struct llm_ctx {
     int32_t   *anc;          /* max_batch x max_batch: ancestors of row i (itself last), by index */
     uint32_t  *anc_len;      /* max_batch */
     uint32_t   cur_layer;    /* layer being evaluated (read by attention tasks) */
-    void     (*attention_task)(void *ctx, int64_t t);   /* llm_attention_task[_avx2] */
+    void     (*attention_task)(void *ctx, int64_t t);   /* llm_attention_task[_avx2] or llm_attention_fast_avx2 */
+    /* run before attention_task for each layer, over all cache slots in use (in parts
+       [s0, s1)), or NULL (llm_attention_prep_avx2: fills kv_f32 for llm_attention_fast_avx2) */
+    void     (*attention_prep)(struct llm_ctx *c, uint32_t s0, uint32_t s1);
+    uint32_t   prep_slots;   /* slots in use for the layer being prepared */
+    uint32_t   prep_parts;   /* pool tasks they are split into */
+    float     *kv_f32;       /* the current layer's K then V cache rows in f32: 2 x n_ctx x kv_dim, or NULL */
     void     (*swiglu_row)(float *g, const float *u, uint32_t n);   /* llm_swiglu_row[_avx2] */
     void     (*rope_row)(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float *cs,
                          const float *sn);                         /* llm_rope_row[_avx2] */
+
+    void     (*f16_store)(uint16_t *dst, const float *src, size_t n);   /* llm_f16_store[_avx2] */
+    void     (*f16_round)(float *x, size_t n);                           /* llm_f16_round[_avx2] */
 
     /* kept hidden states: hidden[l] is NULL unless layer l was registered; max_batch x n_embd */
     float    **hidden;       /* n_layer + 1 */
@@ -105,6 +114,10 @@ int llm_set_err(llm_ctx_t *c, int code, const char *fmt, ...) __attribute__((for
 void llm_attention_task(void *ctx, int64_t t);
 #ifdef MODEL_HAVE_AVX2
 void llm_attention_task_avx2(void *ctx, int64_t t);
+/* the same results as llm_attention_task_avx2 for an F16 cache and head_dim % 16 == 0, from the
+ * f32 copy of the layer's cache that llm_attention_prep_avx2 makes */
+void llm_attention_fast_avx2(void *ctx, int64_t t);
+void llm_attention_prep_avx2(llm_ctx_t *c, uint32_t s0, uint32_t s1);
 #endif
 /* RoPE of one row (n_heads heads) at a position's cos/sin table row; model_attn.c */
 void llm_rope_row(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t rope_dim, const float *cs, const float *sn);
@@ -116,6 +129,14 @@ void llm_rope_row_avx2(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t r
 void llm_swiglu_row(float *g, const float *u, uint32_t n);
 #ifdef MODEL_HAVE_AVX2
 void llm_swiglu_row_avx2(float *g, const float *u, uint32_t n);
+#endif
+
+/* fp16 conversions of the cache stores (kn_f32_to_fp16's bits); model_attn.c */
+void llm_f16_store(uint16_t *dst, const float *src, size_t n);
+void llm_f16_round(float *x, size_t n);
+#ifdef MODEL_HAVE_AVX2
+void llm_f16_store_avx2(uint16_t *dst, const float *src, size_t n);
+void llm_f16_round_avx2(float *x, size_t n);
 #endif
 
 int llm_forward_impl(llm_ctx_t *c, const int32_t *tokens, const int32_t *parent, uint32_t n,

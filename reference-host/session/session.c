@@ -113,6 +113,20 @@ static void topk_logsoftmax(const float *logits, uint32_t n, uint32_t k, int32_t
     for (uint32_t j = 0; j < m; j++) lp[j] = logits[ids[j]] - lz;
 }
 
+int sess_draft_topk(const sess_draft_t *d, uint32_t n_vocab, uint32_t first_id, const int32_t *tokens,
+                    const int32_t *parent, uint32_t n, const uint8_t *want, uint32_t k, float *dense,
+                    int32_t *ids, float *logp, uint32_t *n_evaluated) {
+    if (d->forward_topk) /* sparse: the draft gives its top-k itself, no n_vocab array */
+        return d->forward_topk(d->ctx, first_id, tokens, parent, n, want, k, ids, logp, n_evaluated);
+    if (!d->forward || !dense) return -1;
+    int rc = d->forward(d->ctx, first_id, tokens, parent, n, dense, n_evaluated);
+    if (rc != 0) return rc < 0 ? rc : -1;
+    for (uint32_t i = 0; i < n; i++)
+        if (!want || want[i])
+            topk_logsoftmax(dense + (size_t) i * n_vocab, n_vocab, k, ids + (size_t) i * k, logp + (size_t) i * k);
+    return 0;
+}
+
 static dstrat_status_t DSTRAT_CALL host_draft_forward(const dstrat_host_t *h, uint32_t n,
                                                       const dstrat_draft_req_t *reqs,
                                                       dstrat_draft_out_t *outs) {
@@ -152,17 +166,16 @@ static dstrat_status_t DSTRAT_CALL host_draft_forward(const dstrat_host_t *h, ui
         s->draft_begun = 1;
     }
     uint32_t n_eval = r->n_nodes;
-    if (s->draft.forward(s->draft.ctx, first, r->token, r->parent, r->n_nodes, s->draft_logits, &n_eval) != 0)
+    const uint32_t nv = s->target.n_vocab, k = r->top_k < nv ? r->top_k : nv;
+    if (sess_draft_topk(&s->draft, nv, first, r->token, r->parent, r->n_nodes, r->want, k, s->draft_logits,
+                        s->draft_topk_ids, s->draft_topk_logp, &n_eval) != 0)
         return fail(s, DSTRAT_E_HOST, "draft model: %s", s->draft.error ? s->draft.error(s->draft.ctx) : "forward failed");
     s->draft_n_ids += r->n_nodes;
-    const uint32_t nv = s->target.n_vocab, k = r->top_k;
     uint32_t n_out = 0;
     for (uint32_t i = 0; i < r->n_nodes; i++) {
         if (r->want && !r->want[i]) continue;
-        int32_t *ids = s->draft_topk_ids + (size_t) n_out * s->limits.max_draft_top_k;
-        float *lp = s->draft_topk_logp + (size_t) n_out * s->limits.max_draft_top_k;
-        topk_logsoftmax(s->draft_logits + (size_t) i * nv, nv, k, ids, lp);
-        s->draft_dists[n_out] = (dstrat_dist_t) {sizeof(dstrat_dist_t), k, ids, lp};
+        s->draft_dists[n_out] = (dstrat_dist_t) {sizeof(dstrat_dist_t), k, s->draft_topk_ids + (size_t) i * k,
+                                                 s->draft_topk_logp + (size_t) i * k};
         s->draft_out_nodes[n_out] = (int32_t) (first + i);
         n_out++;
     }
@@ -203,7 +216,7 @@ session_t *session_create(const sess_target_t *target, const sess_draft_t *draft
         return NULL;
     }
     s->target = *target;
-    s->has_draft = draft && draft->forward && draft->begin_cycle;
+    s->has_draft = draft && (draft->forward || draft->forward_topk) && draft->begin_cycle;
     if (s->has_draft) s->draft = *draft;
     s->p = *p;
     uint32_t max_nodes = p->max_tree_nodes ? p->max_tree_nodes : 64;
@@ -249,7 +262,7 @@ session_t *session_create(const sess_target_t *target, const sess_draft_t *draft
         s->sampler_scratch = malloc(sampler_scratch_bytes(nv));
     }
     if (s->has_draft) {
-        s->draft_logits = malloc(dn * nv * sizeof(float));
+        if (!s->draft.forward_topk) s->draft_logits = malloc(dn * nv * sizeof(float)); /* dense path only */
         s->draft_topk_ids = calloc(dn * cap_k, sizeof(int32_t));
         s->draft_topk_logp = calloc(dn * cap_k, sizeof(float));
         s->draft_dists = calloc(dn, sizeof(dstrat_dist_t));
@@ -258,8 +271,8 @@ session_t *session_create(const sess_target_t *target, const sess_draft_t *draft
     if (!s->tree.token || !s->tree.parent || !s->tree.draft_logp || !s->depth || !s->logits ||
         !s->target_dists || !s->argmax || !s->want || !s->acc.path ||
         (sampling && (!s->logp || !s->sampler_scratch)) ||
-        (s->has_draft && (!s->draft_logits || !s->draft_topk_ids || !s->draft_topk_logp ||
-                          !s->draft_dists || !s->draft_out_nodes))) {
+        (s->has_draft && ((!s->draft_logits && !s->draft.forward_topk) || !s->draft_topk_ids ||
+                          !s->draft_topk_logp || !s->draft_dists || !s->draft_out_nodes))) {
         session_free(s);
         snprintf(err, err_cap, "session: out of memory for %zu x %u logits", rows, nv);
         return NULL;

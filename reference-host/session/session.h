@@ -49,7 +49,27 @@ typedef struct sess_draft {
      * target's last forward that were committed, in order, so a draft that reads the target's
      * hidden states (llm_hidden) can take them while they are valid. 0 or negative. */
     int (*target_committed)(void *ctx, const int32_t *rows, uint32_t n_rows);
+    /* Optional sparse output, preferred by the session when set: evaluates the nodes exactly as
+     * forward does, but instead of n x n_vocab logits writes, for every node i with want == NULL
+     * or want[i] != 0, the k most probable next tokens of the draft's distribution into
+     * ids[i * k ..] (TARGET vocabulary ids) and their log-probabilities, normalised over the
+     * draft's whole distribution, into logp[i * k ..]: the same top-k (sorted by log-prob
+     * descending, ties by lower target id) that log_softmax + top-k over forward's logits gives.
+     * Rows of unwanted nodes are left as they are. 1 <= k <= n_vocab. A draft that only produces
+     * dense logits (a full draft model) leaves this NULL. */
+    int (*forward_topk)(void *ctx, uint32_t first_id, const int32_t *tokens, const int32_t *parent,
+                        uint32_t n, const uint8_t *want, uint32_t k, int32_t *ids, float *logp,
+                        uint32_t *n_evaluated);
 } sess_draft_t;
+
+/* One draft call as the session makes it for draft_forward: evaluates nodes first_id.. and writes
+ * the top-k (ids, log-probs) of every node i with want == NULL or want[i] != 0 at ids/logp + i * k.
+ * Uses d->forward_topk when set; otherwise d->forward into dense (n x n_vocab floats, which the
+ * caller provides; may be NULL when d->forward_topk is set) followed by log_softmax + top-k.
+ * Returns 0 or the draft's negative code (message: d->error). Exposed for benches and tests. */
+int sess_draft_topk(const sess_draft_t *d, uint32_t n_vocab, uint32_t first_id, const int32_t *tokens,
+                    const int32_t *parent, uint32_t n, const uint8_t *want, uint32_t k, float *dense,
+                    int32_t *ids, float *logp, uint32_t *n_evaluated);
 
 typedef struct sess_params {
     sampler_params_t sampling;     /* temperature 0 = greedy */

@@ -913,6 +913,14 @@ int64_t tok_encode(const tokenizer_t *t, const char *text, size_t len, int parse
 
 /* ---- chat template ---- */
 
+/* copies text without its NUL; returns the end (memcpy, not sprintf: the sizes are counted above) */
+static char *append(char *p, const char *text)
+{
+    const size_t n = strlen(text);
+    memcpy(p, text, n);
+    return p + n;
+}
+
 char *tok_chat_render(const tok_chat_msg_t *msgs, size_t n, int add_generation_prompt)
 {
     static const char start[] = "<|im_start|>", end[] = "<|im_end|>\n", gen[] = "<|im_start|>assistant\n";
@@ -926,10 +934,13 @@ char *tok_chat_render(const tok_chat_msg_t *msgs, size_t n, int add_generation_p
     if (!s) return NULL;
     char *p = s;
     for (size_t i = 0; i < n; i++) {
-        p += sprintf(p, "%s%s\n%s%s", start, msgs[i].role ? msgs[i].role : "",
-                     msgs[i].content ? msgs[i].content : "", end);
+        p = append(p, start);
+        p = append(p, msgs[i].role ? msgs[i].role : "");
+        *p++ = '\n';
+        p = append(p, msgs[i].content ? msgs[i].content : "");
+        p = append(p, end);
     }
-    if (add_generation_prompt) p += sprintf(p, "%s", gen);
+    if (add_generation_prompt) p = append(p, gen);
     *p = '\0';
     return s;
 }

@@ -87,11 +87,14 @@ Test(bench_cli, json_schema_baseline_and_identity) {
         "  - name: chain-ngram\n"
         "    strategy: {plugin: chain, params: {k: 4}}\n"
         "    draft: {kind: ngram}\n"
+        "    group: spec\n"
         "  - name: future\n"
         "    strategy: {plugin: nosuchplugin_xyz}\n"
         "    optional: true\n"
+        "    group: spec\n"
         "temperatures: [0, 1]\n"
-        "repeats: 2\n",
+        "repeats: 2\n"
+        "compare: [best:spec, ar]\n",
         cfg, sizeof cfg);
     snprintf(json, sizeof json, "%s/out.json", g_dir);
     snprintf(report, sizeof report, "%s/report", g_dir);
@@ -166,6 +169,39 @@ Test(bench_cli, json_schema_baseline_and_identity) {
     cr_assert_eq(seen_chain0, 2);
     cr_assert_eq(seen_chain1, 2);
     need(v, "warnings", BJ_ARR);
+
+    /* ratio tables: best:spec is chain-ngram (the skipped entry cannot be best); every config over
+     * it and over AR, per temperature and set; chain over itself is exactly 1, and AR over chain
+     * is the reciprocal of chain's speedup */
+    const bj_value_t *ratios = need(v, "ratios", BJ_ARR);
+    uint32_t n_self = 0, n_recip = 0;
+    for (size_t i = 0; i < ratios->n; i++) {
+        const bj_value_t *q = &ratios->items[i];
+        const char *cfgname = need(q, "config", BJ_STR)->str, *ref = need(q, "reference", BJ_STR)->str;
+        const char *refcfg = need(q, "reference_config", BJ_STR)->str;
+        const double x = need(q, "ratio", BJ_NUM)->num;
+        cr_assert_eq(need(q, "ci95", BJ_ARR)->n, 2);
+        cr_assert(x > 0);
+        cr_assert(!strcmp(ref, "best:spec") || !strcmp(ref, "ar"), "reference %s", ref);
+        if (!strcmp(ref, "best:spec")) cr_assert_str_eq(refcfg, "chain-ngram");
+        if (!strcmp(cfgname, refcfg)) {
+            cr_assert_float_eq(x, 1.0, 1e-12);
+            n_self++;
+        }
+        if (!strcmp(cfgname, "ar") && !strcmp(ref, "best:spec") && !strcmp(need(q, "set", BJ_STR)->str, "all")) {
+            const double t = need(q, "temperature", BJ_NUM)->num;
+            for (size_t j = 0; j < res->n; j++) {
+                const bj_value_t *r = &res->items[j];
+                if (strcmp(need(r, "config", BJ_STR)->str, "chain-ngram") || strcmp(need(r, "set", BJ_STR)->str, "all") ||
+                    need(r, "temperature", BJ_NUM)->num != t)
+                    continue;
+                cr_assert_float_eq(x * need(r, "speedup_vs_ar", BJ_NUM)->num, 1.0, 1e-4); /* JSON keeps 6 digits */
+                n_recip++;
+            }
+        }
+    }
+    cr_assert_eq(n_self, 8, "2 references x 2 temperatures x (set_a + all)");
+    cr_assert_eq(n_recip, 2);
     bj_free(v);
 
     /* the report dir has the Markdown report and the same JSON */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bench_config.h"
+#include "bench_report.h"
 #include "bench_json.h"
 #include "bench_prompts.h"
 #include "bench_sha256.h"
@@ -277,12 +278,84 @@ Test(bench_yaml, entry_errors) {
         {"configs: []\npeers: {llama_cpp: maybe}\n", "b.yaml:2:", "peers.llama_cpp"},
         {"prompts: [a.jsonl]\n", "b.yaml:1:", "configs"},
         {"configs:\n  - name: a\n    strategy: {plugin: ar}\n    sampling: {temperature: -1}\n", "b.yaml:4:", "temperature"},
+        {"configs:\n  - name: a\n    strategy: {plugin: ar}\ncompare: [radar]\n", "b.yaml:4:", "no configuration named 'radar'"},
+        {"configs:\n  - name: a\n    strategy: {plugin: ar}\n    group: s\ncompare: [best:t]\n", "b.yaml:5:",
+         "no configuration in group 't'"},
+        {"configs:\n  - name: a\n    strategy: {plugin: ar}\n    group: 'a b'\n", "b.yaml:4:", "group"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         bench_config_t *b = load(cases[i].yaml, err, sizeof err);
         cr_assert_null(b, "case %zu accepted", i);
         cr_assert(strstr(err, cases[i].want1) && strstr(err, cases[i].want2), "case %zu: %s", i, err);
     }
+}
+
+Test(bench_yaml, groups_and_compare_list) {
+    char err[2048];
+    bench_config_t *b = load("configs:\n"
+                             "  - {name: s1, strategy: {plugin: static_tree}, group: static}\n"
+                             "  - {name: s2, strategy: {plugin: static_tree}, group: static}\n"
+                             "  - {name: r, strategy: {plugin: radar}}\n"
+                             "compare: [r, best:static, ar]\n",
+                             err, sizeof err);
+    cr_assert_not_null(b, "%s", err);
+    cr_assert_str_eq(b->entries[1].group, "static");
+    cr_assert_null(b->entries[2].group);
+    cr_assert_eq(b->n_compare, 3);
+    cr_assert_str_eq(b->compare[0], "r");
+    cr_assert_str_eq(b->compare[1], "best:static");
+    cr_assert_str_eq(b->compare[2], "ar");
+    bench_config_free(b);
+}
+
+/* ------------------------------------------------------------------ ratios to references */
+static int32_t no_tokens[100];
+
+static bench_rec_t mkrec(uint32_t slot, uint32_t prompt, double tok_per_s) {
+    bench_rec_t r = {.slot = slot, .prompt = prompt, .n_gen = 100, .n_timed = 100, .decode_s = 100.0 / tok_per_s,
+                     .tokens = no_tokens};
+    return r;
+}
+
+Test(ratios, geometric_mean_per_set_and_best_of_group) {
+    /* slots: 0 AR, 1 and 2 a group, 3 the strategy; prompts 0,1 in set 0 and 2 in set 1 */
+    const bench_sel_t sel[3] = {{.set = 0}, {.set = 0}, {.set = 1}};
+    const double rate[4][3] = {{10, 10, 10}, {20, 10, 10}, {15, 15, 15}, {30, 15, 60}};
+    bench_rec_t recs[12];
+    uint32_t n = 0;
+    for (uint32_t s = 0; s < 4; s++)
+        for (uint32_t p = 0; p < 3; p++) recs[n++] = mkrec(s, p, rate[s][p]);
+    bench_row_t *rows = NULL;
+    const bench_slot_t slots[4] = {{.name = "ar"}, {.name = "s1"}, {.name = "s2"}, {.name = "x"}};
+    int n_rows = bench_aggregate(recs, n, sel, 3, 2, 4, 1, slots, &rows);
+    cr_assert_gt(n_rows, 0);
+    /* s1: geometric mean of (2, 1, 1) = 1.26; s2: 1.5 -> s2 is the best static */
+    const uint32_t members[2] = {1, 2};
+    cr_assert_eq(bench_best_slot(rows, (uint32_t) n_rows, members, 2, 0), 2);
+    cr_assert_eq(bench_best_slot(rows, (uint32_t) n_rows, members, 1, 0), 1);
+    cr_assert_eq(bench_best_slot(rows, (uint32_t) n_rows, members, 0, 0), UINT32_MAX);
+    const uint32_t ref[2] = {2, UINT32_MAX}; /* the second reference is unavailable */
+    bench_ratio_t *q = NULL;
+    int nq = bench_ratios(recs, n, sel, 3, 2, 4, 1, ref, 2, &q);
+    cr_assert_gt(nq, 0);
+    int seen_all = 0, seen_set1 = 0;
+    for (int i = 0; i < nq; i++) {
+        cr_assert_eq(q[i].ref, 0, "no ratio to the unavailable reference");
+        if (q[i].slot != 3) continue;
+        if (q[i].set == -1) {
+            /* x over s2 per prompt: 2, 1, 4 -> geometric mean 2 */
+            cr_assert_float_eq(q[i].ratio.mean, 2.0, 1e-9);
+            cr_assert_eq(q[i].ratio.n, 3);
+            cr_assert(q[i].ratio.lo < 2.0 && q[i].ratio.hi > 2.0);
+            seen_all = 1;
+        } else if (q[i].set == 1) {
+            cr_assert_float_eq(q[i].ratio.mean, 4.0, 1e-9);
+            seen_set1 = 1;
+        }
+    }
+    cr_assert(seen_all && seen_set1);
+    free(q);
+    free(rows);
 }
 
 Test(bench_yaml, default_config_loads) {

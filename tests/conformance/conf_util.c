@@ -30,11 +30,21 @@ static const char *const radar_variants[] = {
     "mode=cost_aware", "mode=cost_aware top_k=4 max_depth=12 total_tokens=256", NULL,
 };
 
+/* ltd_test_default: depth 18,32,2 and size 66,32,9 (the default sizes); ltd_test_small: n_level 6,
+   n_pool 12, sizes 1,3,5,9 (tests/conformance/ltd_policy_gen.c) */
+static const char *const ltd_variants[] = {
+    "", "min_beam_prob=0 size=48", "depth_every=3 min_beam_prob=0.3", "sizes=1,3,5 size=5 top_k=4 max_depth=6",
+    "policy=tests/conformance/ltd_test_default.dspol",
+    "policy=tests/conformance/ltd_test_small.dspol top_k=4 n_level=6 n_pool=12 sizes=1,3,5,9 max_depth=12 depth_every=3",
+    NULL,
+};
+
 const conf_strategy_t conf_strategies[] = {
     {"ar/dstrat_ar.so", "ar", 0, no_variants},
     {"chain/dstrat_chain.so", "chain", 1, chain_variants},
     {"static_tree/dstrat_static_tree.so", "static_tree", 1, static_tree_variants},
     {"radar/dstrat_radar.so", "radar", 1, radar_variants},
+    {"ltd/dstrat_ltd.so", "ltd", 1, ltd_variants},
 };
 const uint32_t conf_n_strategies = sizeof conf_strategies / sizeof conf_strategies[0];
 

@@ -2,7 +2,9 @@
  * verified on load (architecture, checksum, truncation, target fingerprint), the head's
  * tree-attention cache gives a node the same logits whether it is evaluated in a tree, in a
  * chain or after catching up from scratch, and a session drafting with the head through the
- * chain strategy says exactly what plain autoregressive decoding says. */
+ * chain strategy says exactly what plain autoregressive decoding says; the sparse top-k path equals
+ * the dense one, the Q8_0 re-encoding agrees with the file's weights, and the vector loops equal
+ * their portable versions. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "feature_head.h"
+#include "feature_head_internal.h"
 #include "gguf.h"
 #include "gguf_write.h"
 #include "kernels.h"
@@ -438,4 +441,202 @@ Test(feature_head, chain_with_head_equals_ar) {
             cr_assert_gt(calls, 0u, "the chain strategy never called the head");
         }
     }
+}
+
+/* ---- the sparse top-k path and the Q8_0 re-encoding ---- */
+static void rig_open_as(rig_t *r, const char *head, uint32_t wtype) {
+    char err[512];
+    load(&r->t, g_target);
+    cr_assert_eq(feature_head_backend_open_as(&r->b, head, r->t.g, r->t.m, r->t.c, 1, wtype, &r->d, err, sizeof err), 0,
+                 "%s", err);
+}
+
+/* forward_topk against the session's dense path (scattered logits + log_softmax + top-k) on a
+ * tree built over several calls, with want masks and k beyond the draft vocabulary */
+Test(feature_head, sparse_topk_equals_dense_path) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/sparse.gguf", g_dir);
+    write_head(path, &(head_opts_t) {0});
+    rig_t r;
+    rig_open_as(&r, path, GGML_TYPE_F32);
+    const uint32_t nv = llm_model_hparams(r.t.m)->n_vocab;
+    cr_assert_not_null(r.d.forward_topk, "the head offers the sparse path");
+    sess_draft_t dense = r.d;
+    dense.forward_topk = NULL;
+    int32_t c[40];
+    for (int i = 0; i < 40; i++) c[i] = 3 + (i * 37) % 500;
+    target_take(&r, c, 0, 29, 16);
+    float *logits = malloc((size_t) 8 * nv * sizeof *logits);
+    enum { KMAX = 320 }; /* > HEAD_VD: the zero-probability tokens fill the rest */
+    static int32_t ids_s[8 * KMAX], ids_d[8 * KMAX];
+    static float lp_s[8 * KMAX], lp_d[8 * KMAX];
+    const uint32_t ks[] = {1, 5, 16, KMAX};
+    uint32_t checked = 0;
+    for (uint32_t ki = 0; ki < 4; ki++) {
+        const uint32_t k = ks[ki];
+        /* a cycle per path over the same tree: root; 3 children; 4 more nodes, one wanted less */
+        const int32_t t0[1] = {c[29]}, p0[1] = {-1}, t1[3] = {11, 22, 33}, p1[3] = {0, 0, 0};
+        const int32_t t2[4] = {44, 55, 66, 77}, p2[4] = {2, 2, 1, 5};
+        const uint8_t w2[4] = {1, 0, 1, 1};
+        const struct { uint32_t first, n; const int32_t *t, *p; const uint8_t *want; } calls[3] = {
+            {0, 1, t0, p0, NULL}, {1, 3, t1, p1, NULL}, {4, 4, t2, p2, w2}};
+        cr_assert_eq(r.d.begin_cycle(r.d.ctx, c, 30), 0, "%s", r.d.error(r.d.ctx));
+        for (int ci = 0; ci < 3; ci++) {
+            uint32_t ne;
+            cr_assert_eq(sess_draft_topk(&r.d, nv, calls[ci].first, calls[ci].t, calls[ci].p, calls[ci].n,
+                                         calls[ci].want, k, NULL, ids_s + (size_t) calls[ci].first * k,
+                                         lp_s + (size_t) calls[ci].first * k, &ne), 0, "%s", r.d.error(r.d.ctx));
+        }
+        r.d.end_cycle(r.d.ctx);
+        cr_assert_eq(dense.begin_cycle(dense.ctx, c, 30), 0);
+        for (int ci = 0; ci < 3; ci++) {
+            uint32_t ne;
+            cr_assert_eq(sess_draft_topk(&dense, nv, calls[ci].first, calls[ci].t, calls[ci].p, calls[ci].n,
+                                         calls[ci].want, k, logits, ids_d + (size_t) calls[ci].first * k,
+                                         lp_d + (size_t) calls[ci].first * k, &ne), 0);
+        }
+        dense.end_cycle(dense.ctx);
+        for (uint32_t node = 0; node < 8; node++) {
+            if (node == 5) continue; /* not wanted */
+            for (uint32_t j = 0; j < k; j++) {
+                const size_t o = (size_t) node * k + j;
+                cr_assert_eq(ids_s[o], ids_d[o], "k %u node %u rank %u: %d vs dense %d", k, node, j, ids_s[o], ids_d[o]);
+                if (j < HEAD_VD) cr_assert_float_eq(lp_s[o], lp_d[o], 1e-5f, "k %u node %u rank %u", k, node, j);
+                else cr_assert(lp_s[o] < -1e29f && lp_d[o] < -1e29f, "k %u node %u rank %u: outside the draft vocabulary", k, node, j);
+                checked++;
+            }
+        }
+    }
+    cr_assert_gt(checked, 0u);
+    free(logits);
+    rig_close(&r);
+}
+
+/* The Q8_0 re-encoding (what the CLI uses) against the file's F32 weights: top-1 of the draft
+ * vocabulary on random contexts and random tree nodes. Asserted bound: >= 95% agreement, and the
+ * log-probs of the F32 top-1 token within 0.1 (the head's logits here span several units). */
+Test(feature_head, q8_head_agrees_with_file_weights) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/q8.gguf", g_dir);
+    write_head(path, &(head_opts_t) {0});
+    rig_t a, b;
+    rig_open_as(&a, path, GGML_TYPE_F32);
+    rig_open_as(&b, path, GGML_TYPE_Q8_0);
+    fh_draft_set_scatter(a.b.draft, 0);
+    fh_draft_set_scatter(b.b.draft, 0);
+    static float la[8 * HEAD_VD], lb[8 * HEAD_VD];
+    uint32_t agree = 0, total = 0;
+    float max_dlp = 0.0f;
+    uint64_t rng = 12345;
+    for (uint32_t trial = 0; trial < 12; trial++) {
+        int32_t c[48];
+        const uint32_t n = 8 + 3 * trial;
+        for (uint32_t i = 0; i < n; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            c[i] = (int32_t) (3 + (rng >> 33) % 500);
+        }
+        cr_assert_eq(llm_truncate(a.t.c, 0), 0);
+        cr_assert_eq(llm_truncate(b.t.c, 0), 0);
+        target_take(&a, c, 0, n - 1, 64);
+        target_take(&b, c, 0, n - 1, 64);
+        const int32_t tok[8] = {c[n - 1], 17, 99, 250, 4, 333, 71, 480}, par[8] = {-1, 0, 0, 0, 1, 1, 4, 6};
+        rig_t *rs[2] = {&a, &b};
+        float *ls[2] = {la, lb};
+        for (int w = 0; w < 2; w++) {
+            uint32_t ne;
+            cr_assert_eq(rs[w]->d.begin_cycle(rs[w]->d.ctx, c, n), 0);
+            cr_assert_eq(rs[w]->d.forward(rs[w]->d.ctx, 0, tok, par, 8, ls[w], &ne), 0, "%s", rs[w]->d.error(rs[w]->d.ctx));
+            rs[w]->d.end_cycle(rs[w]->d.ctx);
+        }
+        for (uint32_t i = 0; i < 8; i++) {
+            const float *x = la + i * HEAD_VD, *y = lb + i * HEAD_VD;
+            uint32_t ax = 0, ay = 0;
+            double zx = 0, zy = 0;
+            for (uint32_t v = 1; v < HEAD_VD; v++) {
+                if (x[v] > x[ax]) ax = v;
+                if (y[v] > y[ay]) ay = v;
+            }
+            for (uint32_t v = 0; v < HEAD_VD; v++) {
+                zx += exp(x[v] - x[ax]);
+                zy += exp(y[v] - y[ay]);
+            }
+            const float lpx = -(float) log(zx), lpy = y[ax] - y[ay] - (float) log(zy);
+            if (fabsf(lpx - lpy) > max_dlp) max_dlp = fabsf(lpx - lpy);
+            agree += ax == ay;
+            total++;
+        }
+    }
+    cr_assert_geq(agree * 100, total * 95, "Q8_0 head agrees on top-1 in %u of %u nodes", agree, total);
+    cr_log_info("Q8_0 vs F32: top-1 %u/%u, max |dlogp| %f", agree, total, max_dlp);
+    cr_assert_lt(max_dlp, 0.3f, "log-prob of the top-1 token moved by %f", max_dlp);
+    /* the two encodings really differ (else this compares a thing with itself) */
+    cr_assert(memcmp(la, lb, sizeof la) != 0);
+    rig_close(&a);
+    rig_close(&b);
+}
+
+/* ---- the vector loops against their portable versions and plain references ---- */
+Test(feature_head, simd_topk_and_sum_exp_match_references) {
+    enum { N = 1003 }; /* not a multiple of 8: the tails run too */
+    static float x[N], tmp[N];
+    static int32_t map[N];
+    uint64_t rng = 99;
+    for (int trial = 0; trial < 20; trial++) {
+        for (int i = 0; i < N; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            /* few distinct values in odd trials: many ties, broken by the mapped id */
+            x[i] = trial % 2 ? (float) ((rng >> 33) % 7) : (float) ((rng >> 33) % 100000) / 3000.0f - 20.0f;
+            map[i] = (int32_t) ((i * 389 + trial) % N); /* a permutation: 389 is coprime to 1003 */
+        }
+        const uint32_t k = 1 + (uint32_t) trial % 16;
+        int32_t ids[2][16];
+        float vals[2][16];
+        double z[2];
+        float mx = x[0];
+        for (int i = 1; i < N; i++) mx = x[i] > mx ? x[i] : mx;
+        for (int portable = 0; portable < 2; portable++) {
+            fh_simd_portable = portable;
+            cr_assert_eq(fh_topk(x, N, trial % 3 ? map : NULL, k, ids[portable], vals[portable]), k);
+            z[portable] = fh_sum_exp(x, N, mx, tmp);
+        }
+        fh_simd_portable = 0;
+        double zr = 0;
+        for (int i = 0; i < N; i++) zr += exp((double) x[i] - mx);
+        for (int p = 0; p < 2; p++) cr_assert(fabs(z[p] - zr) <= 1e-6 * zr, "sum_exp %g vs %g", z[p], zr);
+        /* reference: rank of each element by (value desc, id asc) */
+        for (uint32_t r = 0; r < k; r++) {
+            cr_assert_eq(ids[0][r], ids[1][r], "trial %d rank %u", trial, r);
+            cr_assert_eq(vals[0][r], vals[1][r]);
+            const int32_t id = ids[0][r];
+            uint32_t better = 0;
+            for (int i = 0; i < N; i++) {
+                const int32_t mi = trial % 3 ? map[i] : i;
+                if (x[i] > vals[0][r] || (x[i] == vals[0][r] && mi < id)) better++;
+            }
+            cr_assert_eq(better, r, "trial %d: element of rank %u has %u better ones", trial, r, better);
+        }
+    }
+}
+
+Test(feature_head, vector_attention_equals_portable) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/simd.gguf", g_dir);
+    write_head(path, &(head_opts_t) {0});
+    static float out[2][8 * HEAD_VD];
+    int32_t c[40];
+    for (int i = 0; i < 40; i++) c[i] = 3 + (i * 53) % 500;
+    for (int portable = 0; portable < 2; portable++) {
+        fh_simd_portable = portable;
+        rig_t r;
+        rig_open(&r, path); /* scatter off: draft-vocab logits */
+        target_take(&r, c, 0, 35, 9);
+        const int32_t tok[8] = {c[35], 17, 99, 250, 4, 333, 71, 480}, par[8] = {-1, 0, 0, 0, 1, 1, 4, 6};
+        uint32_t ne;
+        cr_assert_eq(r.d.begin_cycle(r.d.ctx, c, 36), 0);
+        cr_assert_eq(r.d.forward(r.d.ctx, 0, tok, par, 8, out[portable], &ne), 0, "%s", r.d.error(r.d.ctx));
+        r.d.end_cycle(r.d.ctx);
+        rig_close(&r);
+    }
+    fh_simd_portable = 0;
+    for (uint32_t i = 0; i < 8 * HEAD_VD; i++) cr_assert_float_eq(out[0][i], out[1][i], 1e-3f, "logit %u", i);
 }

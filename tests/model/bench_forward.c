@@ -1,7 +1,8 @@
 /* bench_forward - cost of the llama forward on a real GGUF: ms per one-token decode step at a
  * context of ~100 tokens, and the cost of verifying n tokens in one batch (all rows' logits) as a
  * multiple of a one-token forward.
- * usage: bench_forward [MODEL.gguf] [threads=2] [reps=20]   (MODEL defaults to $DSTRAT_MODEL) */
+ * usage: bench_forward [MODEL.gguf] [threads=2] [reps=20] [context=100]   (MODEL defaults to $DSTRAT_MODEL;
+ * $BENCH_CPU: time in process CPU time) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +12,15 @@
 #include "kernels.h"
 #include "model.h"
 
+/* wall time, or with $BENCH_CPU set the process's CPU time (steadier on a busy machine with
+ * threads=1, where time slices lost to other processes would otherwise count) */
 static double now_ms(void)
 {
+    static int cpu = -1;
+    if (cpu < 0)
+        cpu = getenv("BENCH_CPU") != NULL;
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
@@ -53,8 +59,9 @@ int main(int argc, char **argv)
     const char *path = argc > 1 ? argv[1] : getenv("DSTRAT_MODEL");
     int threads = argc > 2 ? atoi(argv[2]) : 2;
     int reps = argc > 3 ? atoi(argv[3]) : 20;
-    if (!path || reps < 1) {
-        fprintf(stderr, "usage: %s MODEL.gguf [threads] [reps]\n", argv[0]);
+    const int ctx = argc > 4 ? atoi(argv[4]) : 100;
+    if (!path || reps < 1 || ctx < 50 || ctx > 4000 || ctx % 50) {
+        fprintf(stderr, "usage: %s MODEL.gguf [threads] [reps] [context: a multiple of 50, default 100]\n", argv[0]);
         return 2;
     }
     char err[512];
@@ -69,15 +76,15 @@ int main(int argc, char **argv)
         return 1;
     }
     const llm_hparams_t *hp = llm_model_hparams(m);
-    llm_ctx_params_t p = { .n_ctx = 512, .max_batch = 64, .n_threads = threads, .mode = KN_MODE_EXACT };
+    llm_ctx_params_t p = { .n_ctx = (uint32_t)ctx + 128, .max_batch = 64, .n_threads = threads, .mode = KN_MODE_EXACT };
     llm_ctx_t *c = llm_ctx_create(m, &p, err, sizeof err);
     if (!c) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    enum { CTX = 100, MAXN = 64 };
-    int32_t tok[CTX], par[CTX], path_ids[CTX];
-    for (int i = 0; i < CTX; i++) {
+    enum { MAXN = 64 };
+    int32_t tok[MAXN], par[MAXN], path_ids[MAXN];
+    for (int i = 0; i < MAXN; i++) {
         tok[i] = (int32_t)((i * 7919u + 13u) % hp->n_vocab);
         par[i] = i - 1;
         path_ids[i] = i;
@@ -85,9 +92,9 @@ int main(int argc, char **argv)
     float *logits = malloc((size_t)MAXN * hp->n_vocab * sizeof(float));
     if (!logits)
         return 1;
-    /* context of ~100: prefill in two batches of 50 */
-    for (int b = 0; b < 2; b++) {
-        if (llm_forward(c, tok + 50 * b, par, 50, NULL, NULL) || llm_commit(c, path_ids, 50)) {
+    /* the context: prefill in batches of 50 */
+    for (int b = 0; b < ctx / 50; b++) {
+        if (llm_forward(c, tok + b % 2 * 10, par, 50, NULL, NULL) || llm_commit(c, path_ids, 50)) {
             fprintf(stderr, "prefill: %s\n", llm_last_error(c));
             return 1;
         }

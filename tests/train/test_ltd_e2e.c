@@ -1,0 +1,199 @@
+/* test_ltd_e2e.c - refhost ltd-train through the binary on the tiny random-weight models (target +
+ * draft model): all three stages run, the policy file holds both actors with the layout and the
+ * settings, the same seed and cost constants give the same bytes, the ltd plugin loads the file
+ * (with the target/draft check) and generation with it is token-identical to AR; bad command
+ * lines are refused with a message naming the option. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mlp.h"
+#include "policy_file.h"
+#include "tiny_model.h"
+
+static char g_dir[128], g_target[192], g_draft[192], g_prompts[192];
+
+static void setup(void) {
+    snprintf(g_dir, sizeof g_dir, "/tmp/dstrat_ltd_e2e_XXXXXX");
+    cr_assert_not_null(mkdtemp(g_dir));
+    snprintf(g_target, sizeof g_target, "%s/target.gguf", g_dir);
+    snprintf(g_draft, sizeof g_draft, "%s/draft.gguf", g_dir);
+    snprintf(g_prompts, sizeof g_prompts, "%s/prompts.txt", g_dir);
+    char err[512];
+    tiny_model_opts t = tiny_model_default_target(), d = tiny_model_default_draft();
+    cr_assert_eq(tiny_model_write(g_target, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tiny_model_write(g_draft, &d, err, sizeof err), 0, "%s", err);
+    FILE *f = fopen(g_prompts, "w");
+    cr_assert_not_null(f);
+    fputs("hello there\n\ntell me a story\nthe the the the\n", f);
+    fclose(f);
+}
+
+static void teardown(void) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static int refhost(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refhost(char *out, size_t cap, const char *fmt, ...) {
+    const char *bin = getenv("REFHOST");
+    cr_assert_not_null(bin, "REFHOST not set");
+    char args[3072], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void tokens_of(const char *out, char *buf, size_t cap) {
+    const char *p = strstr(out, ", \"tokens\": [");
+    cr_assert_not_null(p, "no tokens in: %s", out);
+    p += strlen(", \"tokens\": [");
+    const char *e = strchr(p, ']');
+    cr_assert_not_null(e);
+    snprintf(buf, cap, "%.*s", (int) (e - p), p);
+}
+
+static uint8_t *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t) ftell(f);
+    rewind(f);
+    uint8_t *b = malloc(*len);
+    cr_assert_eq(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
+#define LTD_PARAMS "--param top_k=3 --param max_depth=4 --param sizes=2,4,8 --param n_level=6 --param n_pool=12"
+#define COST "--cost draft_call_ms=0.5,verify_a_ms=2,verify_b_ms=0.25"
+
+static void train(const char *policy, const char *extra) {
+    static char out[1 << 16];
+    const int rc = refhost(out, sizeof out,
+                           "ltd-train --model %s --draft model:%s --prompts %s --out %s --max-tokens 24 --threads 1 "
+                           "--steps 40 --rollout 8 --minibatch 4 --hidden 8,8 --quiet " LTD_PARAMS " %s",
+                           g_target, g_draft, g_prompts, policy, extra);
+    cr_assert_eq(rc, 0, "ltd-train failed: %s", out);
+    cr_assert_not_null(strstr(out, "stage 3 (size): 40 cycles"), "%s", out);
+}
+
+TestSuite(ltd_e2e, .init = setup, .fini = teardown, .timeout = 600);
+
+Test(ltd_e2e, train_load_and_generate_identically_to_ar) {
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, "%s/a.dspol", g_dir);
+    snprintf(pb, sizeof pb, "%s/b.dspol", g_dir);
+    train(pa, COST " --seed 3 --val-prompts 1 --val-every 2");
+    train(pb, COST " --seed 3 --val-prompts 1 --val-every 2");
+    size_t la, lb;
+    uint8_t *a = slurp(pa, &la), *b = slurp(pb, &lb);
+    cr_assert(la == lb && memcmp(a, b, la) == 0, "same seed and cost constants, different policy bytes");
+    free(a);
+    free(b);
+
+    dspf_file_t f;
+    char err[512];
+    cr_assert_eq(dspf_read(pa, &f, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(dspf_get(&f, "network"), "ltd-mlp");
+    cr_assert_str_eq(dspf_get(&f, "features"), "ltd-v1");
+    cr_assert_str_eq(dspf_get(&f, "n_level"), "6");
+    cr_assert_str_eq(dspf_get(&f, "n_pool"), "12");
+    cr_assert_str_eq(dspf_get(&f, "sizes"), "2,4,8");
+    cr_assert_str_eq(dspf_get(&f, "target"), "target");
+    cr_assert_str_eq(dspf_get(&f, "draft"), "draft");
+    cr_assert_str_eq(dspf_get(&f, "cost.verify_b_ms"), "0.25");
+    cr_assert_str_eq(dspf_get(&f, "train.seed"), "3");
+    cr_assert_str_eq(dspf_get(&f, "train.stages"), "size,depth,size");
+    cr_assert_str_eq(dspf_get(&f, "train.checkpoint"), "best-validation-throughput");
+    cr_assert_str_eq(dspf_get(&f, "train.val_prompts"), "1");
+    const char *v3 = dspf_get(&f, "train.stage3.validation");
+    cr_assert(v3 && strstr(v3, "passes=") && !strstr(v3, "passes=0 ") && !strstr(v3, "passes=1 "), "%s", v3 ? v3 : "(none)");
+    dsmlp_t d, s;
+    cr_assert_eq(dsmlp_load(&d, &f, "depth", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(dsmlp_load(&s, &f, "size", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d.size[0], 8);
+    cr_assert_eq(d.size[d.n_layers], 2);
+    cr_assert_eq(s.size[0], 14);
+    cr_assert_eq(s.size[s.n_layers], 3);
+    dsmlp_free(&d);
+    dsmlp_free(&s);
+    dspf_free(&f);
+
+    static char out[1 << 16];
+    char ar[8192], got[8192];
+    int rc = refhost(out, sizeof out,
+                     "generate --model %s --prompt 'hello there' --max-tokens 32 --json --quiet --threads 1", g_target);
+    cr_assert_eq(rc, 0, "%s", out);
+    tokens_of(out, ar, sizeof ar);
+    rc = refhost(out, sizeof out,
+                 "generate --model %s --draft model:%s --strategy ltd --param policy=%s --param target=target "
+                 "--param draft=draft " LTD_PARAMS " --prompt 'hello there' --max-tokens 32 --json --quiet --threads 1",
+                 g_target, g_draft, pa);
+    cr_assert_eq(rc, 0, "%s", out);
+    tokens_of(out, got, sizeof got);
+    cr_assert_str_eq(got, ar, "ltd with the trained policy differs from AR");
+}
+
+Test(ltd_e2e, other_seed_other_bytes_and_single_stage) {
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, "%s/a.dspol", g_dir);
+    snprintf(pb, sizeof pb, "%s/b.dspol", g_dir);
+    train(pa, COST " --seed 4 --val-prompts 0");
+    static char out[1 << 16];
+    const int rc = refhost(out, sizeof out,
+                           "ltd-train --model %s --draft model:%s --prompts %s --out %s --max-tokens 24 --threads 1 "
+                           "--steps 20 --rollout 8 --minibatch 4 --hidden 8 --stages depth --val-prompts 1 --quiet " LTD_PARAMS
+                           " " COST,
+                           g_target, g_draft, g_prompts, pb);
+    cr_assert_eq(rc, 0, "%s", out);
+    dspf_file_t f;
+    char err[512];
+    cr_assert_eq(dspf_read(pa, &f, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(dspf_get(&f, "train.checkpoint"), "best-rollout-throughput");
+    cr_assert_str_eq(dspf_get(&f, "train.seed"), "4");
+    dspf_free(&f);
+    cr_assert_eq(dspf_read(pb, &f, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(dspf_get(&f, "policies"), "depth");
+    cr_assert_str_eq(dspf_get(&f, "depth.layers"), "8,8,2");
+    cr_assert_null(dspf_find(&f, "size.l0.weight"));
+    dspf_free(&f);
+}
+
+Test(ltd_e2e, bad_command_lines_name_the_problem) {
+    static char out[1 << 16];
+    struct {
+        const char *args, *want;
+    } cases[] = {
+        {"--stages size,width", "--stages"},
+        {"--cost draft_call_ms=1,verify_a_ms=2", "--cost"},
+        {"--cost draft_call_ms=1,verify_a_ms=2,verify_b_ms=x", "--cost"},
+        {"--reward fast", "--reward"},
+        {"--hidden 8,8,8", "--hidden"},
+        {"--steps 0", "--steps"},
+        {"--val-prompts 3", "--val-prompts 3 leaves no training prompt"},
+        {"--val-every 0", "--val-every"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int rc = refhost(out, sizeof out, "ltd-train --model %s --draft ngram --prompts %s --out %s/x.dspol %s", g_target,
+                               g_prompts, g_dir, cases[i].args);
+        cr_assert_eq(rc, 2, "'%s' gave %d: %s", cases[i].args, rc, out);
+        cr_assert_not_null(strstr(out, cases[i].want), "'%s': %s", cases[i].args, out);
+    }
+    const int rc = refhost(out, sizeof out, "ltd-train --model %s --prompts %s --out %s/x.dspol --strategy radar",
+                           g_target, g_prompts, g_dir);
+    cr_assert_eq(rc, 2, "%s", out);
+}
