@@ -18,6 +18,7 @@ struct fh_draft {
     const fh_head_t *h;
     llm_ctx_t *t;
     kn_pool_t *pool;
+    int own_pool;             /* 0: borrowed from the target's context */
     kn_xq_t *xq;              /* activations quantised once per product group */
     uint32_t e, qd, kvd, ff, vd, nv;
     uint32_t n_ctx, cap_slots;
@@ -96,7 +97,7 @@ static int mm(fh_draft_t *d, const kn_matrix_t *w, const kn_packed_t *P, const f
 
 void fh_draft_free(fh_draft_t *d) {
     if (!d) return;
-    kn_pool_free(d->pool);
+    if (d->own_pool) kn_pool_free(d->pool);
     kn_xq_free(d->xq);
     float *bufs[] = {d->inv_freq, d->feat, d->kc, d->vc, d->node_g, d->hid3, d->xin, d->emb, d->cat, d->q, d->k,
                      d->v, d->att, d->o, d->res, d->xn, d->gate, d->up, d->mlp, d->g, d->dl, d->scores,
@@ -141,7 +142,17 @@ fh_draft_t *fh_draft_new(const fh_head_t *h, llm_ctx_t *t, int n_threads, char *
         free(d);
         return NULL;
     }
-    d->pool = kn_pool_create(n_threads > 0 ? n_threads : 1);
+    /* the target's pool when it has the size asked for: idle during draft calls, and its workers
+     * are still spinning right after the target's forward (a second pool's sleeping workers cost
+     * milliseconds to wake on a loaded machine) */
+    kn_pool_t *tp = llm_ctx_pool(t);
+    const int want = n_threads > 0 ? n_threads : 1;
+    if (tp && kn_pool_size(tp) == want) {
+        d->pool = tp;
+    } else {
+        d->pool = kn_pool_create(want);
+        d->own_pool = 1;
+    }
     d->xq = kn_xq_create();
     const size_t B = FH_BATCH, e = d->e;
     d->inv_freq = malloc(p->head_dim / 2 * sizeof(float));

@@ -88,6 +88,10 @@ const char *llm_last_error(const llm_ctx_t *c);
 
 uint32_t llm_n_past(const llm_ctx_t *c);
 uint32_t llm_n_ctx(const llm_ctx_t *c);
+/* The context's thread pool (borrowed; NULL if single-threaded). A draft that runs between this
+ * context's forwards on the same thread may use it: its workers are warm right after a forward,
+ * and one pool avoids two sets of threads fighting for the same cores. */
+struct kn_pool *llm_ctx_pool(llm_ctx_t *c);
 /* Forget everything after the first n committed rows (n <= n_past). */
 int      llm_truncate(llm_ctx_t *c, uint32_t n);
 

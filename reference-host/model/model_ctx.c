@@ -206,6 +206,11 @@ uint32_t llm_n_past(const llm_ctx_t *c)
     return c->n_past;
 }
 
+struct kn_pool *llm_ctx_pool(llm_ctx_t *c)
+{
+    return c ? c->pool : NULL;
+}
+
 uint32_t llm_n_ctx(const llm_ctx_t *c)
 {
     return c->n_ctx;

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "refhost_run.h"
 #include "bench_json.h"
 #include "tiny_model.h"
 
@@ -40,23 +41,6 @@ static void teardown(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     cr_assert_eq(system(cmd), 0);
-}
-
-static int refhost(char *out, size_t cap, const char *fmt, ...) {
-    const char *bin = getenv("REFHOST");
-    cr_assert_not_null(bin, "REFHOST not set");
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static bj_value_t *read_json(const char *path) {
@@ -98,7 +82,7 @@ Test(bench_cli, json_schema_baseline_and_identity) {
         cfg, sizeof cfg);
     snprintf(json, sizeof json, "%s/out.json", g_dir);
     snprintf(report, sizeof report, "%s/report", g_dir);
-    int rc = refhost(out, sizeof out,
+    int rc = refhost_run(out, sizeof out,
                      "bench --config %s --model %s --prompts %s --max-tokens 12 --threads 1 --json %s --report %s "
                      "--no-peers --no-progress",
                      cfg, g_model, g_prompts, json, report);
@@ -223,7 +207,7 @@ Test(bench_cli, json_schema_baseline_and_identity) {
 Test(bench_cli, missing_prompt_file_fails_before_model_work) {
     char out[8192];
     /* the model does not exist either: the prompt error must come first */
-    int rc = refhost(out, sizeof out, "bench --model /nonexistent/m.gguf --prompts %s --prompts %s/nope.jsonl --no-peers",
+    int rc = refhost_run(out, sizeof out, "bench --model /nonexistent/m.gguf --prompts %s --prompts %s/nope.jsonl --no-peers",
                      g_prompts, g_dir);
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert(strstr(out, "nope.jsonl"), "%s", out);
@@ -235,7 +219,7 @@ Test(bench_cli, bad_config_entry_names_file_line_and_key) {
     char cfg[400], out[8192];
     put("bad.yaml", "configs:\n  - name: c\n    strategy: {plugin: chain}\n    draft: {kind: ngram, sise: 3}\n", cfg,
         sizeof cfg);
-    int rc = refhost(out, sizeof out, "bench --config %s --model /nonexistent/m.gguf --prompts %s", cfg, g_prompts);
+    int rc = refhost_run(out, sizeof out, "bench --config %s --model /nonexistent/m.gguf --prompts %s", cfg, g_prompts);
     cr_assert_eq(rc, 2, "%s", out);
     cr_assert(strstr(out, "bad.yaml:4:") && strstr(out, "sise"), "%s", out);
 }
@@ -244,7 +228,7 @@ Test(bench_cli, bad_strategy_param_fails_before_model_work) {
     char cfg[400], out[8192];
     put("k.yaml", "configs:\n  - name: c\n    strategy: {plugin: chain, params: {k: 999}}\n    draft: {kind: ngram}\n",
         cfg, sizeof cfg);
-    int rc = refhost(out, sizeof out, "bench --config %s --model /nonexistent/m.gguf --prompts %s", cfg, g_prompts);
+    int rc = refhost_run(out, sizeof out, "bench --config %s --model /nonexistent/m.gguf --prompts %s", cfg, g_prompts);
     cr_assert_eq(rc, 2, "%s", out);
     cr_assert(strstr(out, "'c'") && strstr(out, "k"), "%s", out);
     cr_assert_null(strstr(out, "loading"), "%s", out);
@@ -253,14 +237,14 @@ Test(bench_cli, bad_strategy_param_fails_before_model_work) {
 Test(bench_cli, missing_plugin_of_a_required_entry_is_an_error) {
     char cfg[400], out[8192];
     put("p.yaml", "configs:\n  - name: later\n    strategy: {plugin: nosuchplugin_xyz}\n", cfg, sizeof cfg);
-    int rc = refhost(out, sizeof out, "bench --config %s --model /nonexistent/m.gguf --prompts %s", cfg, g_prompts);
+    int rc = refhost_run(out, sizeof out, "bench --config %s --model /nonexistent/m.gguf --prompts %s", cfg, g_prompts);
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert(strstr(out, "nosuchplugin_xyz") && strstr(out, "p.yaml:2"), "%s", out);
 }
 
 Test(bench_cli, bad_options_are_usage_errors) {
     char out[8192];
-    cr_assert_eq(refhost(out, sizeof out, "bench --bogus"), 2, "%s", out);
-    cr_assert_eq(refhost(out, sizeof out, "bench --temperatures 0,x --prompts %s", g_prompts), 2, "%s", out);
-    cr_assert_eq(refhost(out, sizeof out, "bench --max-tokens 0"), 2, "%s", out);
+    cr_assert_eq(refhost_run(out, sizeof out, "bench --bogus"), 2, "%s", out);
+    cr_assert_eq(refhost_run(out, sizeof out, "bench --temperatures 0,x --prompts %s", g_prompts), 2, "%s", out);
+    cr_assert_eq(refhost_run(out, sizeof out, "bench --max-tokens 0"), 2, "%s", out);
 }

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "refhost_run.h"
 #include "tiny_model.h"
 
 static char g_dir[256], g_model[300];
@@ -27,24 +28,6 @@ static void teardown(void) {
     cr_assert_eq(system(cmd), 0);
 }
 
-/* Runs refhost with args (a shell fragment); captures stdout+stderr into out; returns exit code. */
-static int refhost(char *out, size_t cap, const char *fmt, ...) {
-    const char *bin = getenv("REFHOST");
-    cr_assert_not_null(bin, "REFHOST not set");
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void write_file(const char *name, const char *text, char *path, size_t cap) {
     snprintf(path, cap, "%s/%s", g_dir, name);
     FILE *f = fopen(path, "w");
@@ -57,7 +40,7 @@ TestSuite(cli, .init = setup, .fini = teardown, .timeout = 300);
 
 Test(cli, generates_with_tiny_model_and_reports_speed) {
     char out[65536];
-    int rc = refhost(out, sizeof out, "generate --model %s --prompt 'hello there' --max-tokens 8 --json", g_model);
+    int rc = refhost_run(out, sizeof out, "generate --model %s --prompt 'hello there' --max-tokens 8 --json", g_model);
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "\"tokens_per_s\"") && strstr(out, "\"n_gen\": 8"), "%s", out);
     cr_assert(strstr(out, "tokens/s"), "speed line missing: %s", out);
@@ -66,7 +49,7 @@ Test(cli, generates_with_tiny_model_and_reports_speed) {
 Test(cli, unknown_config_key_names_key_and_line) {
     char cfg[400], out[8192];
     write_file("bad.yaml", "sampling:\n  temprature: 0.5\n", cfg, sizeof cfg);
-    int rc = refhost(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
+    int rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
     cr_assert_eq(rc, 2, "%s", out);
     cr_assert(strstr(out, "temprature") && strstr(out, ":2:"), "%s", out);
 }
@@ -74,21 +57,21 @@ Test(cli, unknown_config_key_names_key_and_line) {
 Test(cli, bad_strategy_param_fails_before_model_load) {
     char out[8192];
     /* the model path does not exist: the param error must come first */
-    int rc = refhost(out, sizeof out, "generate --model /nonexistent.gguf --strategy chain --draft ngram --param k=99 --prompt hi");
+    int rc = refhost_run(out, sizeof out, "generate --model /nonexistent.gguf --strategy chain --draft ngram --param k=99 --prompt hi");
     cr_assert_eq(rc, 2, "%s", out);
     cr_assert(strstr(out, "'k'") || strstr(out, "k:") || strstr(out, " k "), "%s", out);
 }
 
 Test(cli, strategy_needing_a_draft_without_one_is_refused) {
     char out[8192];
-    int rc = refhost(out, sizeof out, "generate --model %s --strategy chain --prompt hi", g_model);
+    int rc = refhost_run(out, sizeof out, "generate --model %s --strategy chain --prompt hi", g_model);
     cr_assert_eq(rc, 2, "%s", out);
     cr_assert(strstr(out, "needs a draft"), "%s", out);
 }
 
 Test(cli, missing_plugin_lists_search_dirs) {
     char out[8192];
-    int rc = refhost(out, sizeof out, "generate --model %s --strategy nosuchstrategy --prompt hi", g_model);
+    int rc = refhost_run(out, sizeof out, "generate --model %s --strategy nosuchstrategy --prompt hi", g_model);
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert(strstr(out, "nosuchstrategy"), "%s", out);
 }
@@ -96,14 +79,14 @@ Test(cli, missing_plugin_lists_search_dirs) {
 Test(cli, broken_model_file_is_a_clear_error) {
     char path[400], out[8192];
     write_file("broken.gguf", "GGUF\x03\x00\x00\x00garbage", path, sizeof path);
-    int rc = refhost(out, sizeof out, "generate --model %s --prompt hi", path);
+    int rc = refhost_run(out, sizeof out, "generate --model %s --prompt hi", path);
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert(strstr(out, "broken.gguf"), "%s", out);
 }
 
 Test(cli, prompt_longer_than_context_is_refused) {
     char out[8192];
-    int rc = refhost(out, sizeof out,
+    int rc = refhost_run(out, sizeof out,
                      "generate --model %s --n-ctx 16 --prompt 'this prompt is much longer than sixteen tokens of context "
                      "allow, surely'",
                      g_model);
@@ -113,8 +96,8 @@ Test(cli, prompt_longer_than_context_is_refused) {
 
 Test(cli, unknown_option_is_usage_error) {
     char out[8192];
-    cr_assert_eq(refhost(out, sizeof out, "generate --bogus"), 2, "%s", out);
-    cr_assert_eq(refhost(out, sizeof out, "frobnicate"), 2, "%s", out);
+    cr_assert_eq(refhost_run(out, sizeof out, "generate --bogus"), 2, "%s", out);
+    cr_assert_eq(refhost_run(out, sizeof out, "frobnicate"), 2, "%s", out);
 }
 
 Test(cli_model, capital_of_france_is_paris, .timeout = 300) {
@@ -125,7 +108,7 @@ Test(cli_model, capital_of_france_is_paris, .timeout = 300) {
     if (!model[0]) snprintf(model, sizeof model, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", root ? root : ".");
     if (access(model, R_OK) != 0) cr_skip_test("real model not present (%s); run scripts/fetch_model.sh", model);
     char out[65536];
-    int rc = refhost(out, sizeof out, "generate --model %s --prompt 'The capital of France is' --max-tokens 6 --json",
+    int rc = refhost_run(out, sizeof out, "generate --model %s --prompt 'The capital of France is' --max-tokens 6 --json",
                      model);
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "Paris"), "greedy continuation lacks Paris: %s", out);
@@ -133,7 +116,7 @@ Test(cli_model, capital_of_france_is_paris, .timeout = 300) {
 
 Test(cli, missing_draft_head_file_is_a_clear_error) {
     char out[8192];
-    int rc = refhost(out, sizeof out, "generate --model %s --strategy chain --draft head:%s/nohead.gguf --prompt hi",
+    int rc = refhost_run(out, sizeof out, "generate --model %s --strategy chain --draft head:%s/nohead.gguf --prompt hi",
                      g_model, g_dir);
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert(strstr(out, "nohead.gguf"), "%s", out);
@@ -146,7 +129,7 @@ Test(cli, draft_head_for_another_target_is_refused) {
     if (access(head, R_OK) != 0) cr_skip_test("no shipped head at %s", head);
     char out[8192];
     /* the shipped head was trained for SmolLM2; the tiny model must be refused, not crash */
-    int rc = refhost(out, sizeof out, "generate --model %s --strategy chain --draft head:%s --prompt hi", g_model, head);
+    int rc = refhost_run(out, sizeof out, "generate --model %s --strategy chain --draft head:%s --prompt hi", g_model, head);
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert(strstr(out, "target"), "%s", out);
 }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "refhost_run.h"
 #include "mlp.h"
 #include "policy_file.h"
 #include "tiny_model.h"
@@ -39,24 +40,6 @@ static void teardown(void) {
     cr_assert_eq(system(cmd), 0);
 }
 
-static int refhost(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int refhost(char *out, size_t cap, const char *fmt, ...) {
-    const char *bin = getenv("REFHOST");
-    cr_assert_not_null(bin, "REFHOST not set");
-    char args[3072], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void tokens_of(const char *out, char *buf, size_t cap) {
     const char *p = strstr(out, ", \"tokens\": [");
     cr_assert_not_null(p, "no tokens in: %s", out);
@@ -83,7 +66,7 @@ static uint8_t *slurp(const char *path, size_t *len) {
 
 static void train(const char *policy, const char *extra) {
     static char out[1 << 16];
-    const int rc = refhost(out, sizeof out,
+    const int rc = refhost_run(out, sizeof out,
                            "ltd-train --model %s --draft model:%s --prompts %s --out %s --max-tokens 24 --threads 1 "
                            "--steps 40 --rollout 8 --minibatch 4 --hidden 8,8 --quiet " LTD_PARAMS " %s",
                            g_target, g_draft, g_prompts, policy, extra);
@@ -135,11 +118,11 @@ Test(ltd_e2e, train_load_and_generate_identically_to_ar) {
 
     static char out[1 << 16];
     char ar[8192], got[8192];
-    int rc = refhost(out, sizeof out,
+    int rc = refhost_run(out, sizeof out,
                      "generate --model %s --prompt 'hello there' --max-tokens 32 --json --quiet --threads 1", g_target);
     cr_assert_eq(rc, 0, "%s", out);
     tokens_of(out, ar, sizeof ar);
-    rc = refhost(out, sizeof out,
+    rc = refhost_run(out, sizeof out,
                  "generate --model %s --draft model:%s --strategy ltd --param policy=%s --param target=target "
                  "--param draft=draft " LTD_PARAMS " --prompt 'hello there' --max-tokens 32 --json --quiet --threads 1",
                  g_target, g_draft, pa);
@@ -154,7 +137,7 @@ Test(ltd_e2e, other_seed_other_bytes_and_single_stage) {
     snprintf(pb, sizeof pb, "%s/b.dspol", g_dir);
     train(pa, COST " --seed 4 --val-prompts 0");
     static char out[1 << 16];
-    const int rc = refhost(out, sizeof out,
+    const int rc = refhost_run(out, sizeof out,
                            "ltd-train --model %s --draft model:%s --prompts %s --out %s --max-tokens 24 --threads 1 "
                            "--steps 20 --rollout 8 --minibatch 4 --hidden 8 --stages depth --val-prompts 1 --quiet " LTD_PARAMS
                            " " COST,
@@ -188,12 +171,12 @@ Test(ltd_e2e, bad_command_lines_name_the_problem) {
         {"--val-every 0", "--val-every"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const int rc = refhost(out, sizeof out, "ltd-train --model %s --draft ngram --prompts %s --out %s/x.dspol %s", g_target,
+        const int rc = refhost_run(out, sizeof out, "ltd-train --model %s --draft ngram --prompts %s --out %s/x.dspol %s", g_target,
                                g_prompts, g_dir, cases[i].args);
         cr_assert_eq(rc, 2, "'%s' gave %d: %s", cases[i].args, rc, out);
         cr_assert_not_null(strstr(out, cases[i].want), "'%s': %s", cases[i].args, out);
     }
-    const int rc = refhost(out, sizeof out, "ltd-train --model %s --prompts %s --out %s/x.dspol --strategy radar",
+    const int rc = refhost_run(out, sizeof out, "ltd-train --model %s --prompts %s --out %s/x.dspol --strategy radar",
                            g_target, g_prompts, g_dir);
     cr_assert_eq(rc, 2, "%s", out);
 }

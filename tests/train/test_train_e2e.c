@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "refhost_run.h"
 #include "radar_log.h"
 #include "tiny_model.h"
 
@@ -38,25 +39,6 @@ static void teardown(void) {
     cr_assert_eq(system(cmd), 0);
 }
 
-/* Runs refhost with args; stdout+stderr into out; returns the exit code. */
-static int refhost(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int refhost(char *out, size_t cap, const char *fmt, ...) {
-    const char *bin = getenv("REFHOST");
-    cr_assert_not_null(bin, "REFHOST not set");
-    char args[3072], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* the generated token ids of a --json run, as text "1, 2, 3" */
 static void tokens_of(const char *out, char *buf, size_t cap) {
     const char *p = strstr(out, ", \"tokens\": [");
@@ -71,7 +53,7 @@ static void tokens_of(const char *out, char *buf, size_t cap) {
 
 static void collect_at(const char *temperature) {
     static char out[65536];
-    int rc = refhost(out, sizeof out,
+    int rc = refhost_run(out, sizeof out,
                      "collect --model %s --draft model:%s --prompts %s --out %s --max-tokens 24 --threads 1 --quiet "
                      "--temperature %s --seed 5 " RADAR_PARAMS,
                      g_target, g_draft, g_prompts, g_log, temperature);
@@ -83,7 +65,7 @@ static void collect(void) { collect_at("0"); }
 
 static void train(const char *algo, const char *policy, const char *extra) {
     static char out[65536];
-    int rc = refhost(out, sizeof out, "train --log %s --out %s --algo %s --epochs 3 --hidden 16 --mlp 16 --quiet %s",
+    int rc = refhost_run(out, sizeof out, "train --log %s --out %s --algo %s --epochs 3 --hidden 16 --mlp 16 --quiet %s",
                      g_log, policy, algo, extra);
     cr_assert_eq(rc, 0, "train %s failed: %s", algo, out);
     cr_assert_not_null(strstr(out, "wrote"), "%s", out);
@@ -103,7 +85,7 @@ Test(train_e2e, collect_train_and_generate_identically_to_ar) {
     char ar[2][8192], got[8192];
     const char *temps[2] = {"0", "1"};
     for (int t = 0; t < 2; t++) {
-        int rc = refhost(out, sizeof out,
+        int rc = refhost_run(out, sizeof out,
                          "generate --model %s --prompt 'hello there' --max-tokens 32 --temperature %s --seed 5 --json "
                          "--quiet --threads 1",
                          g_target, temps[t]);
@@ -114,7 +96,7 @@ Test(train_e2e, collect_train_and_generate_identically_to_ar) {
     for (int i = 0; i < 2; i++)
         for (int t = 0; t < 2; t++)
             for (int k = 0; k < 2; k++) {
-                int rc = refhost(out, sizeof out,
+                int rc = refhost_run(out, sizeof out,
                                  "generate --model %s --draft model:%s --strategy radar --param policy=%s "
                                  "--param decision=%s --param target=target --param draft=draft " RADAR_PARAMS
                                  " --prompt 'hello there' --max-tokens 32 --temperature %s --seed 5 --json --quiet "
@@ -126,7 +108,7 @@ Test(train_e2e, collect_train_and_generate_identically_to_ar) {
                                  temps[t]);
             }
     /* the policy records the models it was trained for, and radar checks them */
-    int rc = refhost(out, sizeof out,
+    int rc = refhost_run(out, sizeof out,
                      "generate --model %s --draft model:%s --strategy radar --param policy=%s --param target=other "
                      RADAR_PARAMS " --prompt 'hi' --max-tokens 4 --quiet",
                      g_target, g_draft, pol[1]);
@@ -152,7 +134,7 @@ Test(train_e2e, truncated_log_is_refused_with_a_clear_message) {
     snprintf(cut, sizeof cut, "%s/cut.rlog", g_dir);
     snprintf(cmd, sizeof cmd, "head -c 300 '%s' > '%s'", g_log, cut);
     cr_assert_eq(system(cmd), 0);
-    int rc = refhost(out, sizeof out, "train --log %s --out %s/x.dspol --quiet", cut, g_dir);
+    int rc = refhost_run(out, sizeof out, "train --log %s --out %s/x.dspol --quiet", cut, g_dir);
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert_not_null(strstr(out, "truncated"), "%s", out);
     cr_assert_not_null(strstr(out, "cut.rlog"), "%s", out);
@@ -181,7 +163,7 @@ Test(train_e2e, collector_walks_the_same_trajectory_as_always_continue_radar) {
         }
         cr_assert(deep > 0);
         static char out[65536];
-        int rc = refhost(out, sizeof out,
+        int rc = refhost_run(out, sizeof out,
                          "generate --model %s --draft model:%s --strategy radar --param min_beam_prob=0 " RADAR_PARAMS
                          " --chat --prompt 'hello there' --max-tokens 24 --temperature %s --seed 5 --json --quiet "
                          "--threads 1",
