@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy_file.h"
 #include "topk.h"
 #include "walk.h"
 
@@ -22,6 +23,20 @@ static atomic_uint g_refcount;
 static void vwrite_err(char *buf, size_t cap, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static void vwrite_err(char *buf, size_t cap, const char *fmt, va_list ap) {
     if (buf && cap) vsnprintf(buf, cap, fmt, ap);
+}
+
+uint64_t dsb_now_ns(const dsb_instance_t *in) {
+    const dstrat_host_t *h = in->host;
+    return DSTRAT_HAS(h, dstrat_host_t, now_ns) && h->now_ns ? h->now_ns(h) : 0;
+}
+
+int dsb_check_trained_for(dsb_instance_t *in, const struct dspf_file *f, const char *key) {
+    const char *want = dsb_param_str(in, key), *got = dspf_get(f, key);
+    if (!want[0]) return 0;
+    if (!got || strcmp(want, got) != 0)
+        return dsb_fail(in, DSTRAT_E_INVALID_ARG, "policy file %s was trained for %s '%s', this configuration says '%s'",
+                        f->path, key, got ? got : "(not recorded)", want);
+    return 0;
 }
 
 int dsb_fail(dsb_instance_t *in, int code, const char *fmt, ...) {

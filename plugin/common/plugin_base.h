@@ -88,6 +88,15 @@ struct dsb_session {
 /* Writes a message into in->err (returned by last_error) and returns code. */
 int dsb_fail(dsb_instance_t *in, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The host's clock (host->now_ns) in ns; 0 without one. For timing a strategy's own decisions. */
+uint64_t dsb_now_ns(const dsb_instance_t *in);
+
+struct dspf_file;
+/* A policy file must have been trained for the model the configuration names: when the string
+ * parameter `key` ("target", "draft") is set, the file's header value of the same key must equal
+ * it. 0, or DSTRAT_E_INVALID_ARG with a message naming the file, the key and both values. */
+int dsb_check_trained_for(dsb_instance_t *in, const struct dspf_file *f, const char *key);
+
 /* Parameter getters over in->params by key (see params.h). */
 int64_t dsb_param_int(const dsb_instance_t *in, const char *key);
 double dsb_param_float(const dsb_instance_t *in, const char *key);

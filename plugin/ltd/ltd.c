@@ -103,15 +103,6 @@ static int param_is_default(const dsb_instance_t *in, const char *key) {
     return i < 0 || in->params[i].is_default;
 }
 
-static int check_model(dsb_instance_t *in, const dspf_file_t *f, const char *key) {
-    const char *want = dsb_param_str(in, key), *got = dspf_get(f, key);
-    if (!want[0]) return 0;
-    if (!got || strcmp(want, got) != 0)
-        return dsb_fail(in, DSTRAT_E_INVALID_ARG, "policy file %s was trained for %s '%s', this configuration says '%s'",
-                        f->path, key, got ? got : "(not recorded)", want);
-    return 0;
-}
-
 /* header key `key` must be the decimal `want` (required: it must be present) */
 static int check_count(dsb_instance_t *in, const dspf_file_t *f, const char *key, uint32_t want, int required) {
     const char *got = dspf_get(f, key);
@@ -186,8 +177,8 @@ static int load_policy(dsb_instance_t *in, ltd_cfg_t *c, const char *path) {
                (!c->has_size ||
                 (rc = load_net(in, &f, "size", &c->sizer, c->n_pool + 2, c->n_sizes, "n_pool + 2", "the number of sizes")) ==
                     0) &&
-               (rc = check_model(in, &f, "target")) == 0) {
-        rc = check_model(in, &f, "draft");
+               (rc = dsb_check_trained_for(in, &f, "target")) == 0) {
+        rc = dsb_check_trained_for(in, &f, "draft");
     }
     if (rc) {
         dsmlp_free(&c->depth);
@@ -272,11 +263,6 @@ static int ltd_session_init(dsb_instance_t *in, dsb_session_t *ss) {
 }
 
 /* ------------------------------------------------------------------------------ decisions */
-static uint64_t host_now(const dsb_instance_t *in) {
-    const dstrat_host_t *h = in->host;
-    return DSTRAT_HAS(h, dstrat_host_t, now_ns) && h->now_ns ? h->now_ns(h) : 0;
-}
-
 static float feature(float cum) {
     return (cum > DSX_FEATURE_FLOOR ? cum : DSX_FEATURE_FLOOR) / LTD_SCALE;
 }
@@ -344,18 +330,18 @@ static int ltd_propose(dsb_instance_t *in, dsb_session_t *ss, dst_tree_build_t *
     uint64_t t_dec = 0, n_dec = 0;
     while (dsx_can_expand(x)) {
         if (x->level % c->depth_every == 0) { /* else: continue without asking (released code) */
-            const uint64_t t0 = host_now(in);
+            const uint64_t t0 = dsb_now_ns(in);
             const int cont = decide_depth(in, c, ls, ss);
-            t_dec += host_now(in) - t0;
+            t_dec += dsb_now_ns(in) - t0;
             n_dec++;
             if (cont < 0) return cont;
             if (!cont) break;
         }
         if ((rc = dsx_expand(x, in, ss)) < 0) return rc;
     }
-    const uint64_t t0 = host_now(in);
+    const uint64_t t0 = dsb_now_ns(in);
     const int32_t a = decide_size(in, c, ls, ss);
-    t_dec += host_now(in) - t0;
+    t_dec += dsb_now_ns(in) - t0;
     if (a < -1) return a;
     rc = dsx_build(x, a >= 0 ? c->sizes[a] : c->size, b);
     if (rc < 0) return dsb_fail(in, rc, "ltd: building the tree failed (%d)", rc);

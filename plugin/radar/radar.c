@@ -59,15 +59,6 @@ typedef struct radar_sess {
 } radar_sess_t;
 
 /* ------------------------------------------------------------------------------ create */
-static int check_model(dsb_instance_t *in, const dspf_file_t *f, const char *key) {
-    const char *want = dsb_param_str(in, key), *got = dspf_get(f, key);
-    if (!want[0]) return 0;
-    if (!got || strcmp(want, got) != 0)
-        return dsb_fail(in, DSTRAT_E_INVALID_ARG, "policy file %s was trained for %s '%s', this configuration says '%s'",
-                        f->path, key, got ? got : "(not recorded)", want);
-    return 0;
-}
-
 static int load_policy(dsb_instance_t *in, radar_cfg_t *c, const char *path) {
     dspf_file_t f;
     char msg[400];
@@ -82,8 +73,8 @@ static int load_policy(dsb_instance_t *in, radar_cfg_t *c, const char *path) {
     } else if (c->net.n_in != c->top_k) {
         rc = dsb_fail(in, DSTRAT_E_INVALID_ARG, "policy file %s: the network reads %u features, top_k is %u (they must agree)",
                       path, c->net.n_in, c->top_k);
-    } else if ((rc = check_model(in, &f, "target")) == 0) {
-        rc = check_model(in, &f, "draft");
+    } else if ((rc = dsb_check_trained_for(in, &f, "target")) == 0) {
+        rc = dsb_check_trained_for(in, &f, "draft");
     }
     if (rc) dspn_free(&c->net);
     dspf_free(&f);
@@ -149,11 +140,6 @@ static int radar_session_init(dsb_instance_t *in, dsb_session_t *ss) {
 }
 
 /* ------------------------------------------------------------------------------ decisions */
-static uint64_t host_now(const dsb_instance_t *in) {
-    const dstrat_host_t *h = in->host;
-    return DSTRAT_HAS(h, dstrat_host_t, now_ns) && h->now_ns ? h->now_ns(h) : 0;
-}
-
 /* paper mode: 1 = CONTINUE */
 static int decide_paper(const radar_cfg_t *c, radar_sess_t *rs, const dsb_session_t *ss, uint32_t step) {
     dsx_state(&rs->x, c->top_k, rs->feat);
@@ -244,9 +230,9 @@ static int radar_propose(dsb_instance_t *in, dsb_session_t *ss, dst_tree_build_t
     uint64_t t_dec = 0;
     for (uint32_t step = 0;; step++) {
         if (!c->cost_aware && !dsx_can_expand(x)) break;
-        const uint64_t t0 = host_now(in);
+        const uint64_t t0 = dsb_now_ns(in);
         const int cont = c->cost_aware ? decide_cost(rs, n_cap, &n) : decide_paper(c, rs, ss, step);
-        t_dec += host_now(in) - t0;
+        t_dec += dsb_now_ns(in) - t0;
         c->stats.n_decisions++;
         if (!cont) {
             stopped = dsx_can_expand(x);
