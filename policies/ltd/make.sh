@@ -9,4 +9,4 @@ export DSTRAT_PATH="$PWD/$B/plugin"
 "$B/reference-host/cli/refhost" ltd-train --config policies/ltd/train.yaml \
     --prompts policies/radar/train_prompts.txt --out policies/ltd/smollm2-ngram.dspol \
     --steps 2000 --rollout 128 --minibatch 32 --seed 1 --max-tokens 64 \
-    --cost draft_call_ms=0.002479,verify_a_ms=8.55,verify_b_ms=3.235
+    --cost draft_call_ms=0.003482,verify_a_ms=2.645,verify_b_ms=0.5082
