@@ -23,11 +23,45 @@ int sampler_params_check(const sampler_params_t *p, const char **why) {
     return 0;
 }
 
-int32_t sampler_argmax(const float *logits, uint32_t n) {
+int32_t sampler_argmax_ref(const float *logits, uint32_t n) {
     int32_t best = 0;
     for (uint32_t i = 1; i < n; i++)
         if (logits[i] > logits[best]) best = (int32_t) i;
     return best;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* The same result as sampler_argmax_ref, in two vector passes: the largest non-NaN value (vmaxps
+ * returns its second operand when the first is NaN, so NaNs are skipped as `>` skips them), then
+ * the first index holding a value equal to it. The host takes the argmax of every verified node
+ * over the whole vocabulary, so this loop matters (49k logits per node). */
+__attribute__((target("avx2"))) static int32_t argmax_avx2(const float *x, uint32_t n) {
+    if (x[0] != x[0]) return 0; /* NaN first: nothing compares greater */
+    __m256 acc = _mm256_set1_ps(x[0]);
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_max_ps(_mm256_loadu_ps(x + i), acc);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, acc);
+    float m = lanes[0];
+    for (int l = 1; l < 8; l++) m = lanes[l] > m ? lanes[l] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    const __m256 vm = _mm256_set1_ps(m);
+    for (i = 0; i + 8 <= n; i += 8) {
+        const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), vm, _CMP_EQ_OQ));
+        if (mask) return (int32_t) (i + (uint32_t) __builtin_ctz((unsigned) mask));
+    }
+    for (; i < n; i++)
+        if (x[i] == m) return (int32_t) i;
+    return 0;
+}
+#endif
+
+int32_t sampler_argmax(const float *logits, uint32_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (n >= 8 && __builtin_cpu_supports("avx2")) return argmax_avx2(logits, n);
+#endif
+    return sampler_argmax_ref(logits, n);
 }
 
 size_t sampler_scratch_bytes(uint32_t n) {

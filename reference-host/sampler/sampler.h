@@ -19,6 +19,8 @@ int sampler_params_check(const sampler_params_t *p, const char **why);
 
 /* Index of the largest logit; the lowest index wins ties (what llama.cpp's greedy does). */
 int32_t sampler_argmax(const float *logits, uint32_t n);
+/* The plain loop sampler_argmax must agree with (for tests); NaNs are never the largest. */
+int32_t sampler_argmax_ref(const float *logits, uint32_t n);
 
 /* Writes the natural-log probabilities after the chain into logp[n] (removed tokens get
  * -INFINITY). scratch: n floats + n int32 of caller memory (see sampler_scratch_bytes). Requires
