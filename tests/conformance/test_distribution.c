@@ -91,6 +91,19 @@ static void check_all(sampler_params_t sp, const char *tag) {
         cr_expect_gt(run_case("chain/dstrat_chain.so", "chain", cases[i].params, cases[i].agr, sp, joint, label),
                      P_MIN, "%s", label);
     }
+    /* the tree strategies: branching trees through the shared lossless walk (policy files as in
+     * conf_util.c's variants, relative to the build root) */
+    static const struct { const char *file, *id, *params; float agr; } trees[] = {
+        {"static_tree/dstrat_static_tree.so", "static_tree", "depth=3 top_k=4 total_tokens=16", 0.7f},
+        {"radar/dstrat_radar.so", "radar", "policy=tests/conformance/radar_test_k10.dspol", 0.7f},
+        {"radar/dstrat_radar.so", "radar", "mode=cost_aware", 0.5f},
+        {"ltd/dstrat_ltd.so", "ltd", "policy=tests/conformance/ltd_test_default.dspol", 0.7f},
+    };
+    for (size_t i = 0; i < sizeof trees / sizeof trees[0]; i++) {
+        snprintf(label, sizeof label, "%s %s agr %.1f %s", trees[i].id, trees[i].params, (double) trees[i].agr, tag);
+        cr_expect_gt(run_case(trees[i].file, trees[i].id, trees[i].params, trees[i].agr, sp, joint, label), P_MIN,
+                     "%s", label);
+    }
 }
 
 Test(distribution, t10_plain, .timeout = 600) {
