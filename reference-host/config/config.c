@@ -669,7 +669,9 @@ int config_resolve_param_paths(config_t *cfg, const dstrat_strategy_desc_t *desc
         int32_t i = dsp_find(desc->params, desc->n_params, p->params[j].key);
         if (i < 0 || desc->params[i].type != DSTRAT_PARAM_PATH) continue;
         const char *v = p->params[j].value;
-        if (v[0] == '/' || !strcmp(cfg->dir, ".")) continue;
+        /* the parameter's own default is a keyword (e.g. policy: builtin), not a file */
+        const char *dflt = desc->params[i].default_value;
+        if (v[0] == '/' || !strcmp(cfg->dir, ".") || (dflt && !strcmp(v, dflt))) continue;
         char *r = resolve_path(cfg->dir, v);
         if (!r) return DSTRAT_E_NOMEM;
         free((char *) p->params[j].value);

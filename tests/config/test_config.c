@@ -432,6 +432,24 @@ Test(config_params, path_params_resolve_against_the_config_dir) {
     config_free(cfg);
 }
 
+Test(config_params, a_path_param_set_to_its_keyword_default_is_not_resolved) {
+    /* radar's and ltd's `policy` default to the keyword "builtin": writing it must not become a path */
+    static const dstrat_param_desc_t kw_params[] = {
+        {sizeof(dstrat_param_desc_t), DSTRAT_PARAM_PATH, "policy", "builtin", 0, 0, NULL, "file or builtin"},
+        {sizeof(dstrat_param_desc_t), DSTRAT_PARAM_PATH, "extra", "builtin", 0, 0, NULL, "file or builtin"},
+    };
+    static const dstrat_strategy_desc_t kw_desc = {
+        sizeof(dstrat_strategy_desc_t), DSTRAT_VERSION_INIT, "kw", "kw", "1", "test", 0, 0, 2, kw_params,
+    };
+    static const char yaml[] = "strategy:\n  plugin: kw\n  params:\n    policy: builtin\n    extra: builtin2\n";
+    config_t *cfg = config_load_string(yaml, sizeof yaml - 1, "x.yaml", "/etc/dstrat", err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(config_resolve_param_paths(cfg, &kw_desc), 0);
+    cr_assert_str_eq(cfg->strategy.params.params[0].value, "builtin");
+    cr_assert_str_eq(cfg->strategy.params.params[1].value, "/etc/dstrat/builtin2", "other values are paths");
+    config_free(cfg);
+}
+
 /* The real chain plugin's descriptors, loaded through the loader (DSTRAT_PATH from meson). */
 static loader_lib_t *open_chain(void) {
     loader_lib_t *lib = loader_open("chain", NULL, 0, err, sizeof err);

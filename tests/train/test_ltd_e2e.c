@@ -14,39 +14,20 @@
 #include "refhost_run.h"
 #include "mlp.h"
 #include "policy_file.h"
-#include "tiny_model.h"
+#include "tiny_workdir.h"
 
-static char g_dir[128], g_target[192], g_draft[192], g_prompts[192];
+static tiny_workdir_t g_w;
 
 static void setup(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/dstrat_ltd_e2e_XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
-    snprintf(g_target, sizeof g_target, "%s/target.gguf", g_dir);
-    snprintf(g_draft, sizeof g_draft, "%s/draft.gguf", g_dir);
-    snprintf(g_prompts, sizeof g_prompts, "%s/prompts.txt", g_dir);
     char err[512];
-    tiny_model_opts t = tiny_model_default_target(), d = tiny_model_default_draft();
-    cr_assert_eq(tiny_model_write(g_target, &t, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(tiny_model_write(g_draft, &d, err, sizeof err), 0, "%s", err);
-    FILE *f = fopen(g_prompts, "w");
-    cr_assert_not_null(f);
-    fputs("hello there\n\ntell me a story\nthe the the the\n", f);
-    fclose(f);
+    cr_assert_eq(tiny_workdir_create(&g_w, "ltd_e2e", "hello there\n\ntell me a story\nthe the the the\n", err, sizeof err), 0, "%s", err);
 }
 
-static void teardown(void) {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void teardown(void) { cr_assert_eq(tiny_workdir_remove(&g_w), 0); }
 
+/* the generated token ids of a --json run, as text "1, 2, 3" */
 static void tokens_of(const char *out, char *buf, size_t cap) {
-    const char *p = strstr(out, ", \"tokens\": [");
-    cr_assert_not_null(p, "no tokens in: %s", out);
-    p += strlen(", \"tokens\": [");
-    const char *e = strchr(p, ']');
-    cr_assert_not_null(e);
-    snprintf(buf, cap, "%.*s", (int) (e - p), p);
+    cr_assert_eq(refhost_json_tokens(out, buf, cap), 0, "no tokens in: %s", out);
 }
 
 static uint8_t *slurp(const char *path, size_t *len) {
@@ -69,7 +50,7 @@ static void train(const char *policy, const char *extra) {
     const int rc = refhost_run(out, sizeof out,
                            "ltd-train --model %s --draft model:%s --prompts %s --out %s --max-tokens 24 --threads 1 "
                            "--steps 40 --rollout 8 --minibatch 4 --hidden 8,8 --quiet " LTD_PARAMS " %s",
-                           g_target, g_draft, g_prompts, policy, extra);
+                           g_w.target, g_w.draft, g_w.prompts, policy, extra);
     cr_assert_eq(rc, 0, "ltd-train failed: %s", out);
     cr_assert_not_null(strstr(out, "stage 3 (size): 40 cycles"), "%s", out);
 }
@@ -78,8 +59,8 @@ TestSuite(ltd_e2e, .init = setup, .fini = teardown, .timeout = 600);
 
 Test(ltd_e2e, train_load_and_generate_identically_to_ar) {
     char pa[256], pb[256];
-    snprintf(pa, sizeof pa, "%s/a.dspol", g_dir);
-    snprintf(pb, sizeof pb, "%s/b.dspol", g_dir);
+    snprintf(pa, sizeof pa, "%s/a.dspol", g_w.dir);
+    snprintf(pb, sizeof pb, "%s/b.dspol", g_w.dir);
     train(pa, COST " --seed 3 --val-prompts 1 --val-every 2");
     train(pb, COST " --seed 3 --val-prompts 1 --val-every 2");
     size_t la, lb;
@@ -119,13 +100,13 @@ Test(ltd_e2e, train_load_and_generate_identically_to_ar) {
     static char out[1 << 16];
     char ar[8192], got[8192];
     int rc = refhost_run(out, sizeof out,
-                     "generate --model %s --prompt 'hello there' --max-tokens 32 --json --quiet --threads 1", g_target);
+                     "generate --model %s --prompt 'hello there' --max-tokens 32 --json --quiet --threads 1", g_w.target);
     cr_assert_eq(rc, 0, "%s", out);
     tokens_of(out, ar, sizeof ar);
     rc = refhost_run(out, sizeof out,
                  "generate --model %s --draft model:%s --strategy ltd --param policy=%s --param target=target "
                  "--param draft=draft " LTD_PARAMS " --prompt 'hello there' --max-tokens 32 --json --quiet --threads 1",
-                 g_target, g_draft, pa);
+                 g_w.target, g_w.draft, pa);
     cr_assert_eq(rc, 0, "%s", out);
     tokens_of(out, got, sizeof got);
     cr_assert_str_eq(got, ar, "ltd with the trained policy differs from AR");
@@ -133,15 +114,15 @@ Test(ltd_e2e, train_load_and_generate_identically_to_ar) {
 
 Test(ltd_e2e, other_seed_other_bytes_and_single_stage) {
     char pa[256], pb[256];
-    snprintf(pa, sizeof pa, "%s/a.dspol", g_dir);
-    snprintf(pb, sizeof pb, "%s/b.dspol", g_dir);
+    snprintf(pa, sizeof pa, "%s/a.dspol", g_w.dir);
+    snprintf(pb, sizeof pb, "%s/b.dspol", g_w.dir);
     train(pa, COST " --seed 4 --val-prompts 0");
     static char out[1 << 16];
     const int rc = refhost_run(out, sizeof out,
                            "ltd-train --model %s --draft model:%s --prompts %s --out %s --max-tokens 24 --threads 1 "
                            "--steps 20 --rollout 8 --minibatch 4 --hidden 8 --stages depth --val-prompts 1 --quiet " LTD_PARAMS
                            " " COST,
-                           g_target, g_draft, g_prompts, pb);
+                           g_w.target, g_w.draft, g_w.prompts, pb);
     cr_assert_eq(rc, 0, "%s", out);
     dspf_file_t f;
     char err[512];
@@ -171,12 +152,12 @@ Test(ltd_e2e, bad_command_lines_name_the_problem) {
         {"--val-every 0", "--val-every"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const int rc = refhost_run(out, sizeof out, "ltd-train --model %s --draft ngram --prompts %s --out %s/x.dspol %s", g_target,
-                               g_prompts, g_dir, cases[i].args);
+        const int rc = refhost_run(out, sizeof out, "ltd-train --model %s --draft ngram --prompts %s --out %s/x.dspol %s", g_w.target,
+                               g_w.prompts, g_w.dir, cases[i].args);
         cr_assert_eq(rc, 2, "'%s' gave %d: %s", cases[i].args, rc, out);
         cr_assert_not_null(strstr(out, cases[i].want), "'%s': %s", cases[i].args, out);
     }
     const int rc = refhost_run(out, sizeof out, "ltd-train --model %s --prompts %s --out %s/x.dspol --strategy radar",
-                           g_target, g_prompts, g_dir);
+                           g_w.target, g_w.prompts, g_w.dir);
     cr_assert_eq(rc, 2, "%s", out);
 }

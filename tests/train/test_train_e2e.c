@@ -12,41 +12,22 @@
 
 #include "refhost_run.h"
 #include "radar_log.h"
-#include "tiny_model.h"
+#include "tiny_workdir.h"
 
-static char g_dir[128], g_target[192], g_draft[192], g_prompts[192], g_log[192];
+static tiny_workdir_t g_w;
+static char g_log[192];
 
 static void setup(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/dstrat_train_e2e_XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
-    snprintf(g_target, sizeof g_target, "%s/target.gguf", g_dir);
-    snprintf(g_draft, sizeof g_draft, "%s/draft.gguf", g_dir);
-    snprintf(g_prompts, sizeof g_prompts, "%s/prompts.txt", g_dir);
-    snprintf(g_log, sizeof g_log, "%s/tiny.rlog", g_dir);
     char err[512];
-    tiny_model_opts t = tiny_model_default_target(), d = tiny_model_default_draft();
-    cr_assert_eq(tiny_model_write(g_target, &t, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(tiny_model_write(g_draft, &d, err, sizeof err), 0, "%s", err);
-    FILE *f = fopen(g_prompts, "w");
-    cr_assert_not_null(f);
-    fputs("hello there\n\n{\"turns\": [\"tell me a story\"]}\nthe the the the\n", f);
-    fclose(f);
+    cr_assert_eq(tiny_workdir_create(&g_w, "train_e2e", "hello there\n\n{\"turns\": [\"tell me a story\"]}\nthe the the the\n", err, sizeof err), 0, "%s", err);
+    snprintf(g_log, sizeof g_log, "%s/tiny.rlog", g_w.dir);
 }
 
-static void teardown(void) {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void teardown(void) { cr_assert_eq(tiny_workdir_remove(&g_w), 0); }
 
 /* the generated token ids of a --json run, as text "1, 2, 3" */
 static void tokens_of(const char *out, char *buf, size_t cap) {
-    const char *p = strstr(out, ", \"tokens\": [");
-    cr_assert_not_null(p, "no tokens in: %s", out);
-    p += strlen(", \"tokens\": [");
-    const char *e = strchr(p, ']');
-    cr_assert_not_null(e);
-    snprintf(buf, cap, "%.*s", (int) (e - p), p);
+    cr_assert_eq(refhost_json_tokens(out, buf, cap), 0, "no tokens in: %s", out);
 }
 
 #define RADAR_PARAMS "--param top_k=4 --param max_depth=4 --param total_tokens=12"
@@ -56,7 +37,7 @@ static void collect_at(const char *temperature) {
     int rc = refhost_run(out, sizeof out,
                      "collect --model %s --draft model:%s --prompts %s --out %s --max-tokens 24 --threads 1 --quiet "
                      "--temperature %s --seed 5 " RADAR_PARAMS,
-                     g_target, g_draft, g_prompts, g_log, temperature);
+                     g_w.target, g_w.draft, g_w.prompts, g_log, temperature);
     cr_assert_eq(rc, 0, "collect failed: %s", out);
     cr_assert_not_null(strstr(out, "cycles logged"), "%s", out);
 }
@@ -78,7 +59,7 @@ Test(train_e2e, collect_train_and_generate_identically_to_ar) {
     char pol[2][256];
     const char *algos[2] = {"reinforce", "expected"};
     for (int i = 0; i < 2; i++) {
-        snprintf(pol[i], sizeof pol[i], "%s/%s.dspol", g_dir, algos[i]);
+        snprintf(pol[i], sizeof pol[i], "%s/%s.dspol", g_w.dir, algos[i]);
         train(algos[i], pol[i], "--seed 3");
     }
     static char out[65536];
@@ -88,7 +69,7 @@ Test(train_e2e, collect_train_and_generate_identically_to_ar) {
         int rc = refhost_run(out, sizeof out,
                          "generate --model %s --prompt 'hello there' --max-tokens 32 --temperature %s --seed 5 --json "
                          "--quiet --threads 1",
-                         g_target, temps[t]);
+                         g_w.target, temps[t]);
         cr_assert_eq(rc, 0, "%s", out);
         tokens_of(out, ar[t], sizeof ar[t]);
     }
@@ -101,7 +82,7 @@ Test(train_e2e, collect_train_and_generate_identically_to_ar) {
                                  "--param decision=%s --param target=target --param draft=draft " RADAR_PARAMS
                                  " --prompt 'hello there' --max-tokens 32 --temperature %s --seed 5 --json --quiet "
                                  "--threads 1",
-                                 g_target, g_draft, pol[i], decisions[k], temps[t]);
+                                 g_w.target, g_w.draft, pol[i], decisions[k], temps[t]);
                 cr_assert_eq(rc, 0, "radar with the %s policy failed: %s", algos[i], out);
                 tokens_of(out, got, sizeof got);
                 cr_assert_str_eq(got, ar[t], "radar (%s policy, %s, T=%s) differs from AR", algos[i], decisions[k],
@@ -111,7 +92,7 @@ Test(train_e2e, collect_train_and_generate_identically_to_ar) {
     int rc = refhost_run(out, sizeof out,
                      "generate --model %s --draft model:%s --strategy radar --param policy=%s --param target=other "
                      RADAR_PARAMS " --prompt 'hi' --max-tokens 4 --quiet",
-                     g_target, g_draft, pol[1]);
+                     g_w.target, g_w.draft, pol[1]);
     cr_assert_neq(rc, 0);
     cr_assert_not_null(strstr(out, "trained for"), "%s", out);
 }
@@ -119,8 +100,8 @@ Test(train_e2e, collect_train_and_generate_identically_to_ar) {
 Test(train_e2e, training_twice_with_one_seed_gives_the_same_bytes) {
     collect();
     char a[256], b[256], cmd[600];
-    snprintf(a, sizeof a, "%s/a.dspol", g_dir);
-    snprintf(b, sizeof b, "%s/b.dspol", g_dir);
+    snprintf(a, sizeof a, "%s/a.dspol", g_w.dir);
+    snprintf(b, sizeof b, "%s/b.dspol", g_w.dir);
     train("reinforce", a, "--seed 11");
     train("reinforce", b, "--seed 11");
     snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
@@ -131,10 +112,10 @@ Test(train_e2e, truncated_log_is_refused_with_a_clear_message) {
     collect();
     char cut[256], cmd[600];
     static char out[65536];
-    snprintf(cut, sizeof cut, "%s/cut.rlog", g_dir);
+    snprintf(cut, sizeof cut, "%s/cut.rlog", g_w.dir);
     snprintf(cmd, sizeof cmd, "head -c 300 '%s' > '%s'", g_log, cut);
     cr_assert_eq(system(cmd), 0);
-    int rc = refhost_run(out, sizeof out, "train --log %s --out %s/x.dspol --quiet", cut, g_dir);
+    int rc = refhost_run(out, sizeof out, "train --log %s --out %s/x.dspol --quiet", cut, g_w.dir);
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert_not_null(strstr(out, "truncated"), "%s", out);
     cr_assert_not_null(strstr(out, "cut.rlog"), "%s", out);
@@ -144,7 +125,7 @@ Test(train_e2e, truncated_log_is_refused_with_a_clear_message) {
  * (built-in rule with min_beam_prob 0): both must walk the same trajectory, so the logged cycles
  * (all but the last, which gets no observe) and their accepted lengths add up to radar's run. */
 Test(train_e2e, collector_walks_the_same_trajectory_as_always_continue_radar) {
-    FILE *f = fopen(g_prompts, "w");
+    FILE *f = fopen(g_w.prompts, "w");
     cr_assert_not_null(f);
     fputs("hello there\n", f);
     fclose(f);
@@ -167,7 +148,7 @@ Test(train_e2e, collector_walks_the_same_trajectory_as_always_continue_radar) {
                          "generate --model %s --draft model:%s --strategy radar --param min_beam_prob=0 " RADAR_PARAMS
                          " --chat --prompt 'hello there' --max-tokens 24 --temperature %s --seed 5 --json --quiet "
                          "--threads 1",
-                         g_target, g_draft, temps[t]);
+                         g_w.target, g_w.draft, temps[t]);
         cr_assert_eq(rc, 0, "%s", out);
         const char *pc = strstr(out, "\"cycles\": "), *pg = strstr(out, "\"n_gen\": ");
         cr_assert(pc && pg, "%s", out);
