@@ -137,11 +137,17 @@ void cli_json_str(FILE *f, const char *s, size_t len) {
     fputc('"', f);
 }
 
-int cli_params_add(cli_params_t *c, const char *arg) {
+int cli_params_add(cli_params_t *c, const char *arg, char *err, size_t cap) {
     const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg || c->n == CLI_MAX_PARAMS) return -1;
+    if (!eq || eq == arg || c->n == CLI_MAX_PARAMS) {
+        snprintf(err, cap, "--param wants KEY=VALUE (%d at most), got '%s'", CLI_MAX_PARAMS, arg);
+        return EXIT_USAGE;
+    }
     char *kv = strdup(arg);
-    if (!kv) return -2;
+    if (!kv) {
+        snprintf(err, cap, "out of memory");
+        return EXIT_RUNTIME;
+    }
     kv[eq - arg] = '\0';
     c->buf[c->n] = kv;
     c->p[c->n++] = (dstrat_param_t) {kv, kv + (eq - arg) + 1};

@@ -42,8 +42,9 @@ typedef struct cli_params {
     char *buf[CLI_MAX_PARAMS];
     uint32_t n;
 } cli_params_t;
-/* 0, or -1 (malformed or too many: say so and exit EXIT_USAGE) or -2 (out of memory). */
-int  cli_params_add(cli_params_t *c, const char *key_eq_value);
+/* Adds one --param KEY=VALUE. 0, or the exit code to end with (EXIT_USAGE: malformed or too many;
+ * EXIT_RUNTIME: out of memory) with the message in err. */
+int  cli_params_add(cli_params_t *c, const char *key_eq_value, char *err, size_t cap);
 void cli_params_free(cli_params_t *c);
 
 /* JSON string escaping to a stream */

@@ -291,11 +291,12 @@ int cmd_collect(int argc, char **argv) {
         case O_MODEL: model_path = optarg; break;
         case O_DRAFT: draft_arg = optarg; break;
         case O_PARAM: {
-            int prc = cli_params_add(&cli_params, optarg);
+            char why[512];
+            const int prc = cli_params_add(&cli_params, optarg, why, sizeof why);
             if (prc != 0) {
-                if (prc == -1) fprintf(stderr, "refhost collect: --param wants KEY=VALUE (64 at most), got '%s'\n", optarg);
+                fprintf(stderr, "refhost collect: %s\n", why);
                 cli_params_free(&cli_params);
-                return prc == -1 ? EXIT_USAGE : EXIT_RUNTIME;
+                return prc;
             }
             break;
         }

@@ -237,9 +237,7 @@ int cmd_draft_bench(int argc, char **argv) {
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model = cli_default_model(), *head = NULL, *prompts = NULL, *strategy = "chain";
-    dstrat_param_t params[16];
-    char *pbuf[16];
-    uint32_t n_params = 0;
+    cli_params_t cli_params = {0};
     unsigned long max_new = 128, threads = 2, dthreads = 0, reps = 40, level = 10, top_k = 10;
     int c, q8 = 1, call_mode = 0;
     uint32_t lm_type = GGML_TYPE_F32;
@@ -251,15 +249,13 @@ int cmd_draft_bench(int argc, char **argv) {
         case 'p': prompts = optarg; break;
         case 's': strategy = optarg; break;
         case 'P': {
-            char *eq = strchr(optarg, '=');
-            if (!eq || n_params == 16) {
-                fputs("refhost draft-bench: --param wants KEY=VALUE (16 at most)\n", stderr);
-                return EXIT_USAGE;
+            char why[512];
+            const int prc = cli_params_add(&cli_params, optarg, why, sizeof why);
+            if (prc != 0) {
+                fprintf(stderr, "refhost draft-bench: %s\n", why);
+                cli_params_free(&cli_params);
+                return prc;
             }
-            pbuf[n_params] = optarg;
-            *eq = '\0';
-            params[n_params] = (dstrat_param_t) {optarg, eq + 1};
-            n_params++;
             break;
         }
         case 'n': max_new = strtoul(optarg, NULL, 10); break;
@@ -270,19 +266,20 @@ int cmd_draft_bench(int argc, char **argv) {
         case 'L':
             if (fh_type_by_name(optarg, &lm_type) != 0) {
                 fprintf(stderr, "refhost draft-bench: --lm-head wants f32, f16, q8_0, q4_1 or q4_0, got '%s'\n", optarg);
+                cli_params_free(&cli_params);
                 return EXIT_USAGE;
             }
             break;
         case 'r': reps = strtoul(optarg, NULL, 10); break;
         case 'l': level = strtoul(optarg, NULL, 10); break;
         case 'k': top_k = strtoul(optarg, NULL, 10); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return EXIT_USAGE;
+        case 'h': cli_params_free(&cli_params); usage(stdout); return 0;
+        default: cli_params_free(&cli_params); usage(stderr); return EXIT_USAGE;
         }
     }
-    (void) pbuf;
     if (optind < argc || !head || !prompts || !max_new || !reps || reps > 100000 || !level || level > DB_MAX_LEVEL ||
         !top_k || top_k > DB_MAX_LEVEL) {
+        cli_params_free(&cli_params);
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -291,6 +288,7 @@ int cmd_draft_bench(int argc, char **argv) {
     char *in = cli_read_file(prompts, &in_len, err, sizeof err);
     if (!in) {
         fprintf(stderr, "refhost draft-bench: %s\n", err);
+        cli_params_free(&cli_params);
         return EXIT_INPUT;
     }
     for (size_t i = 0; i < in_len; i++) /* one prompt per line unless the file is NUL-separated */
@@ -299,6 +297,7 @@ int cmd_draft_bench(int argc, char **argv) {
     if (cli_model_open(&m, model, err, sizeof err) != 0) {
         fprintf(stderr, "refhost draft-bench: %s\n", err);
         free(in);
+        cli_params_free(&cli_params);
         return EXIT_INPUT;
     }
     int rc = EXIT_RUNTIME;
@@ -345,7 +344,7 @@ int cmd_draft_bench(int argc, char **argv) {
         if (!ids) goto fail;
         run_out_t a, b;
         if (run_one(ctx, NULL, ar, NULL, 0, m.tok, ids, n, (uint32_t) max_new, ref, &a, err, sizeof err) != 0 ||
-            run_one(ctx, &dr, lib, params, n_params, m.tok, ids, n, (uint32_t) max_new, got, &b, err, sizeof err) != 0) {
+            run_one(ctx, &dr, lib, cli_params.p, cli_params.n, m.tok, ids, n, (uint32_t) max_new, got, &b, err, sizeof err) != 0) {
             free(ids);
             goto fail;
         }
@@ -385,5 +384,6 @@ done:
     free(ref);
     free(got);
     free(in);
+    cli_params_free(&cli_params);
     return rc;
 }

@@ -116,11 +116,12 @@ int cmd_generate(int argc, char **argv) {
         case O_STRATEGY: strategy = optarg; break;
         case O_ID: strategy_id = optarg; break;
         case O_PARAM: {
-            int prc = cli_params_add(&cli_params, optarg);
+            char why[512];
+            const int prc = cli_params_add(&cli_params, optarg, why, sizeof why);
             if (prc != 0) {
-                if (prc == -1) fprintf(stderr, "refhost generate: --param wants KEY=VALUE (64 at most), got '%s'\n", optarg);
+                fprintf(stderr, "refhost generate: %s\n", why);
                 cli_params_free(&cli_params);
-                return prc == -1 ? EXIT_USAGE : EXIT_RUNTIME;
+                return prc;
             }
             break;
         }

@@ -317,9 +317,9 @@ int cmd_ltd_train(int argc, char **argv) {
         case O_MODEL: model_path = optarg; break;
         case O_DRAFT: draft_arg = optarg; break;
         case O_PARAM: {
-            const int prc = cli_params_add(&cli_params, optarg);
-            if (prc == -1) FAIL(EXIT_USAGE, "--param wants KEY=VALUE (64 at most), got '%s'", optarg);
-            if (prc != 0) FAIL(EXIT_RUNTIME, "out of memory");
+            char why[512];
+            const int prc = cli_params_add(&cli_params, optarg, why, sizeof why);
+            if (prc != 0) FAIL(prc, "%s", why);
             break;
         }
         case O_VALN: case O_VALE: {
