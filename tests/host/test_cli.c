@@ -62,6 +62,32 @@ Test(cli, bad_strategy_param_fails_before_model_load) {
     cr_assert(strstr(out, "'k'") || strstr(out, "k:") || strstr(out, " k "), "%s", out);
 }
 
+Test(cli, malformed_param_option_is_a_usage_error_in_every_command) {
+    /* one parser (cli_params_add) serves them all: each names the option and the bad value */
+    static const char *const cmds[] = {
+        "generate --prompt hi --param k4",
+        "collect --prompts /nonexistent.txt --out /nonexistent.rlog --param =4",
+        "ltd-train --prompts /nonexistent.txt --out /nonexistent.dspol --param k4",
+        "draft-bench --head /nonexistent.gguf --prompts /nonexistent.txt --param k4",
+    };
+    char out[8192];
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        int rc = refhost_run(out, sizeof out, "%s", cmds[i]);
+        cr_assert_eq(rc, 2, "%s: %s", cmds[i], out);
+        cr_assert(strstr(out, "--param wants KEY=VALUE"), "%s: %s", cmds[i], out);
+    }
+}
+
+Test(cli, bad_lm_head_type_is_a_usage_error) {
+    char out[8192];
+    int rc = refhost_run(out, sizeof out, "draft-bench --head /nonexistent.gguf --prompts /nonexistent.txt --lm-head q9_9");
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "--lm-head") && strstr(out, "q9_9"), "%s", out);
+    rc = refhost_run(out, sizeof out, "draft-eval --head /nonexistent.gguf --data /nonexistent --lm-head q9_9");
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "--lm-head") && strstr(out, "q9_9"), "%s", out);
+}
+
 Test(cli, strategy_needing_a_draft_without_one_is_refused) {
     char out[8192];
     int rc = refhost_run(out, sizeof out, "generate --model %s --strategy chain --prompt hi", g_model);
