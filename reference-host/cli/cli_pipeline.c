@@ -8,6 +8,48 @@
 #include "kernels.h"
 #include "params.h"
 
+/* Draft parameters by kind (draft.params in a config). */
+#define DP(type, key, def, lo, hi, help) {sizeof(dstrat_param_desc_t), type, key, def, lo, hi, NULL, help}
+static const dstrat_param_desc_t lookup_params[] = {
+    DP(DSTRAT_PARAM_INT, "min_n", "1", 1, 16, "shortest n-gram matched"),
+    DP(DSTRAT_PARAM_INT, "max_n", "4", 1, 16, "longest n-gram matched (tried first)"),
+    DP(DSTRAT_PARAM_INT, "max_matches", "64", 1, 256, "earlier occurrences examined per node, most recent first"),
+    DP(DSTRAT_PARAM_FLOAT, "lookup_weight", "0.5", 0, 1, "mix: share of the n-gram's proposals when it has a match"),
+};
+#undef DP
+
+int pipeline_draft_params(uint32_t kind, const char *file, const config_params_t *given,
+                          pipeline_draft_params_t *out, char *err, size_t cap) {
+    const uint32_t n_descs = kind == CONFIG_DRAFT_MIX ? 4 : kind == CONFIG_DRAFT_NGRAM ? 3 : 0;
+    const uint32_t n = given ? given->n : 0;
+    char why[768];
+    dsp_value_t v[4];
+    if (n_descs == 0 && n > 0) {
+        snprintf(err, cap, "%s:%u: draft kind '%s' takes no params (given '%s')", file ? file : "<config>",
+                 given->line[0], config_draft_kind_name(kind), given->params[0].key);
+        return EXIT_USAGE;
+    }
+    if (dsp_parse(lookup_params, n_descs, n ? given->params : NULL, n, v, why, sizeof why) != 0) {
+        snprintf(err, cap, "%s:%u: draft kind '%s': %s", file ? file : "<config>", given ? given->map_line : 0,
+                 config_draft_kind_name(kind), why);
+        return EXIT_USAGE;
+    }
+    memset(out, 0, sizeof *out);
+    out->lookup_weight = 0.5f;
+    if (n_descs) {
+        out->ngram.min_n = (uint32_t) v[0].i;
+        out->ngram.max_n = (uint32_t) v[1].i;
+        out->ngram.max_matches = (uint32_t) v[2].i;
+        if (out->ngram.min_n > out->ngram.max_n) {
+            snprintf(err, cap, "%s:%u: draft kind '%s': min_n %u is above max_n %u", file ? file : "<config>",
+                     given ? given->map_line : 0, config_draft_kind_name(kind), out->ngram.min_n, out->ngram.max_n);
+            return EXIT_USAGE;
+        }
+    }
+    if (n_descs == 4) out->lookup_weight = (float) v[3].f;
+    return 0;
+}
+
 int pipeline_prepare(pipeline_t *p, const config_t *cfg, const pipeline_overrides_t *o, char *err,
                      size_t cap) {
     static const pipeline_overrides_t none = {0};
@@ -25,15 +67,23 @@ int pipeline_prepare(pipeline_t *p, const config_t *cfg, const pipeline_override
         } else if (!strncmp(o->draft, "head:", 5) && o->draft[5]) {
             p->draft_kind = CONFIG_DRAFT_HEAD;
             p->draft_path = o->draft + 5;
+        } else if (!strncmp(o->draft, "mix:", 4) && o->draft[4]) {
+            p->draft_kind = CONFIG_DRAFT_MIX;
+            p->draft_path = o->draft + 4;
         } else {
-            snprintf(err, cap, "--draft must be none, ngram, model:PATH or head:PATH, got '%s'", o->draft);
+            snprintf(err, cap, "--draft must be none, ngram, model:PATH, head:PATH or mix:PATH, got '%s'", o->draft);
             return EXIT_USAGE;
         }
     }
-    if (p->draft_kind == CONFIG_DRAFT_HEAD && !p->draft_path) {
-        snprintf(err, cap, "draft kind 'head' needs draft.path (a head trained for this target, e.g. policies/draft_head/smollm2-135m-eagle3.gguf)");
+    if ((p->draft_kind == CONFIG_DRAFT_HEAD || p->draft_kind == CONFIG_DRAFT_MIX) && !p->draft_path) {
+        snprintf(err, cap, "draft kind '%s' needs draft.path (a head trained for this target, e.g. policies/draft_head/smollm2-135m-eagle3.gguf)",
+                 config_draft_kind_name(p->draft_kind));
         return EXIT_USAGE;
     }
+    /* the config's draft params belong to the config's draft kind, not to one --draft replaced */
+    int rc = pipeline_draft_params(p->draft_kind, cfg->file, o->draft ? NULL : &cfg->draft.params, &p->dparams,
+                                   err, cap);
+    if (rc != 0) return rc;
     if (p->draft_kind == CONFIG_DRAFT_MODEL && !p->draft_path) {
         snprintf(err, cap, "draft kind 'model' needs draft.path");
         return EXIT_USAGE;
@@ -73,7 +123,7 @@ int pipeline_prepare(pipeline_t *p, const config_t *cfg, const pipeline_override
     }
     if ((p->desc->required_caps & DSTRAT_CAP_DRAFT) && p->draft_kind == CONFIG_DRAFT_NONE) {
         snprintf(err, cap,
-                 "strategy '%s' needs a draft: set draft.kind in the config or pass --draft ngram|model:PATH|head:PATH",
+                 "strategy '%s' needs a draft: set draft.kind in the config or pass --draft ngram|model:PATH|head:PATH|mix:PATH",
                  p->desc->id);
         return EXIT_USAGE;
     }
@@ -162,24 +212,33 @@ static pipeline_draft_model_t *draft_model(pipeline_models_t *m, const char *pat
 int pipeline_open(pipeline_t *p, pipeline_models_t *m, char *err, size_t cap) {
     p->models = m;
     const sess_draft_t *draftp = NULL;
-    if (p->draft_kind == CONFIG_DRAFT_NGRAM) {
-        if (!(p->ngram = ngram_draft_new(m->backend.n_vocab, NULL))) {
+    if (p->draft_kind == CONFIG_DRAFT_MODEL) {
+        int rc = 0;
+        pipeline_draft_model_t *d = draft_model(m, p->draft_path, &rc, err, cap);
+        if (!d) return rc;
+        draftp = &d->draft;
+    }
+    if (p->draft_kind == CONFIG_DRAFT_NGRAM || p->draft_kind == CONFIG_DRAFT_MIX) {
+        if (!(p->ngram = ngram_draft_new(m->backend.n_vocab, &p->dparams.ngram))) {
             snprintf(err, cap, "out of memory");
             return EXIT_RUNTIME;
         }
         ngram_draft_backend(p->ngram, &p->ngram_backend);
         draftp = &p->ngram_backend;
-    } else if (p->draft_kind == CONFIG_DRAFT_MODEL) {
-        int rc = 0;
-        pipeline_draft_model_t *d = draft_model(m, p->draft_path, &rc, err, cap);
-        if (!d) return rc;
-        draftp = &d->draft;
-    } else if (p->draft_kind == CONFIG_DRAFT_HEAD) {
+    }
+    if (p->draft_kind == CONFIG_DRAFT_HEAD || p->draft_kind == CONFIG_DRAFT_MIX) {
         /* Q8_0 re-encoding makes a draft call ~2.5x cheaper than the file's F16 */
         if (feature_head_backend_open_as(&p->head, p->draft_path, m->target.gguf, m->target.model, m->ctx,
                                          (int) m->cp.n_threads, GGML_TYPE_Q8_0, &p->head_backend, err, cap) != 0)
             return EXIT_INPUT;
         draftp = &p->head_backend;
+    }
+    if (p->draft_kind == CONFIG_DRAFT_MIX) {
+        if (!(p->mix = mix_draft_new(&p->head_backend, &p->ngram_backend, m->backend.n_vocab,
+                                     p->dparams.lookup_weight, err, cap)))
+            return EXIT_RUNTIME;
+        mix_draft_backend(p->mix, &p->mix_backend);
+        draftp = &p->mix_backend;
     }
     if (!(p->sess = session_create(&m->backend, draftp, &p->sp, err, cap))) return EXIT_USAGE;
     if (loader_create(p->lib, p->desc->id, session_host(p->sess), p->params, p->n_params, &p->strat, err, cap) !=
@@ -210,6 +269,7 @@ const sess_stats_t *pipeline_stats(const pipeline_t *p) { return p->sess ? sessi
 void pipeline_close(pipeline_t *p) {
     session_free(p->sess);
     if (p->strat) p->strat->destroy(p->strat); /* after the session, before the library */
+    mix_draft_free(p->mix);
     ngram_draft_free(p->ngram);
     feature_head_backend_close(&p->head);
     loader_close(p->lib);

@@ -25,6 +25,7 @@
 #include "model.h"
 #include "model_backends.h"
 #include "ngram_draft.h"
+#include "mix_draft.h"
 #include "feature_head.h"
 #include "session.h"
 
@@ -34,7 +35,7 @@ typedef struct pipeline_overrides {
     const char *strategy_id;
     const dstrat_param_t *params;  /* KEY=VALUE pairs, override config params of the same key */
     uint32_t n_params;
-    const char *draft;             /* none | ngram | model:PATH */
+    const char *draft;             /* none | ngram | model:PATH | head:PATH | mix:PATH */
     int paths_resolved;            /* the config's PATH params were resolved by an earlier
                                       pipeline_prepare on the same config: do not resolve again */
 } pipeline_overrides_t;
@@ -69,6 +70,18 @@ typedef struct pipeline_models {
     uint32_t n_drafts;
 } pipeline_models_t;
 
+/* A draft kind's params (config draft.params), checked. */
+typedef struct pipeline_draft_params {
+    ngram_draft_params_t ngram;          /* kinds ngram and mix: min_n, max_n, max_matches */
+    float lookup_weight;                 /* kind mix */
+} pipeline_draft_params_t;
+
+/* Parses the params given for a draft kind (given may be NULL). 0, or EXIT_USAGE with a message
+ * "<file>:<line>: draft kind 'K': ..." naming the key (unknown key, bad value, a kind that takes
+ * none). */
+int pipeline_draft_params(uint32_t kind, const char *file, const config_params_t *given,
+                          pipeline_draft_params_t *out, char *err, size_t cap);
+
 typedef struct pipeline {
     const config_t *cfg;                 /* borrowed */
     loader_lib_t *lib;
@@ -77,13 +90,16 @@ typedef struct pipeline {
     uint32_t n_params;
     uint32_t draft_kind;                 /* CONFIG_DRAFT_* after overrides */
     const char *draft_path;
+    pipeline_draft_params_t dparams;
     sess_params_t sp;                    /* from cfg; a caller may change it before pipeline_open */
     /* after pipeline_open */
     pipeline_models_t *models;           /* borrowed */
     ngram_draft_t *ngram;
     sess_draft_t ngram_backend;
-    feature_head_backend_t head;         /* draft kind head */
+    feature_head_backend_t head;         /* draft kinds head and mix */
     sess_draft_t head_backend;
+    mix_draft_t *mix;                    /* draft kind mix: head + n-gram */
+    sess_draft_t mix_backend;
     session_t *sess;
     dstrat_strategy_t *strat;
 } pipeline_t;

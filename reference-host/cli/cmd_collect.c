@@ -35,7 +35,7 @@ static void usage(FILE *f) {
           "  --max-tokens N        tokens to generate per prompt (default 128)\n"
           "  --limit N             use at most N prompts (default all)\n"
           "  --model PATH          target GGUF (default: the config's, $DSTRAT_MODEL, models/...)\n"
-          "  --draft KIND          none | ngram | model:PATH (overrides the config)\n"
+          "  --draft KIND          none | ngram | model:PATH | head:PATH | mix:PATH (overrides the config)\n"
           "  --param KEY=VALUE     radar parameter (repeatable; overrides the config)\n"
           "  --max-union N         most verified nodes per cycle (root included, default 256)\n"
           "  --temperature T  --seed S  --threads N\n"

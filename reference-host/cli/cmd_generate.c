@@ -25,7 +25,7 @@ static void usage(FILE *f) {
           "  --strategy NAME|PATH  strategy plugin (overrides the config; default: ar)\n"
           "  --id ID               strategy id inside the plugin (default: its first)\n"
           "  --param KEY=VALUE     strategy parameter (repeatable; overrides the config)\n"
-          "  --draft KIND          none | ngram | model:PATH (overrides the config)\n"
+          "  --draft KIND          none | ngram | model:PATH | head:PATH | mix:PATH (overrides the config)\n"
           "  --max-tokens N        tokens to generate (default 256)\n"
           "  --temperature T       0 = greedy (default 0)\n"
           "  --top-k K  --top-p P  --seed S\n"

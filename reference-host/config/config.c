@@ -96,7 +96,7 @@ static const field_t root_fields[] = {
 };
 static const section_t root_section = SECTION("top level", root_fields);
 
-static const char *const draft_kinds[] = { "none", "ngram", "model", "head" };
+static const char *const draft_kinds[] = { "none", "ngram", "model", "head", "mix" };
 
 /* ------------------------------------------------------------------ errors */
 
@@ -364,7 +364,7 @@ static int parse_field(ctx_t *c, const field_t *f, const section_t *s, const yam
                 *(uint32_t *) (base + f->off) = i;
                 return 0;
             }
-        return fail(c, line_of(v), "'%s' in '%s' must be one of none|ngram|model|head, got '%.64s'",
+        return fail(c, line_of(v), "'%s' in '%s' must be one of none|ngram|model|head|mix, got '%.64s'",
                     f->key, s->name, t);
     case F_STRING:
     case F_PATH:

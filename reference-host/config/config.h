@@ -9,7 +9,7 @@
  *   sampling: { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 1234 }
  *   limits: { max_tokens: 256, n_ctx: 2048, max_tree_nodes: 64, max_tree_depth: 16 }
  *   model: { path: ..., threads: 2 }
- *   draft: { kind: none|ngram|model|head, path: ..., params: {...} }
+ *   draft: { kind: none|ngram|model|head|mix, path: ..., params: {...} }
  *
  * Every key must be known, every value has a type and a range, and every error message starts with
  * "<file>:<line>:" and names the key. Missing keys take the defaults of config_defaults().
@@ -30,6 +30,7 @@
 #define CONFIG_DRAFT_NGRAM 1
 #define CONFIG_DRAFT_MODEL 2
 #define CONFIG_DRAFT_HEAD 3
+#define CONFIG_DRAFT_MIX 4  /* the feature head (path) + the n-gram draft */
 
 /* key -> text value pairs, with the YAML line of each (1-based) for messages. The params array is
  * directly usable as the dstrat_param_t array of strategy_create. */
@@ -105,7 +106,7 @@ int config_check_params(const config_t *cfg, const dstrat_strategy_desc_t *desc,
  * DSTRAT_E_NOMEM. */
 int config_resolve_param_paths(config_t *cfg, const dstrat_strategy_desc_t *desc);
 
-/* "none", "ngram", "model", "head" */
+/* "none", "ngram", "model", "head", "mix" */
 const char *config_draft_kind_name(uint32_t kind);
 
 #endif /* CONFIG_H */

@@ -50,7 +50,7 @@ static bad_case_t bad_cases[] = {
     { "sampling:\n  top_p: nan\n", "config.yaml:2:", "'top_p' in 'sampling' must be a number, got 'nan'" },
     { "sampling:\n  temperature: 0x10\n", "config.yaml:2:", "'temperature' in 'sampling' must be a number" },
     { "sampling:\n  seed: twelve\n", "config.yaml:2:", "'seed' in 'sampling' must be an integer, got 'twelve'" },
-    { "draft:\n  kind: magic\n", "config.yaml:2:", "'kind' in 'draft' must be one of none|ngram|model|head, got 'magic'" },
+    { "draft:\n  kind: magic\n", "config.yaml:2:", "'kind' in 'draft' must be one of none|ngram|model|head|mix, got 'magic'" },
     /* out of range */
     { "sampling:\n  temperature: -0.1\n", "config.yaml:2:", "'temperature' in 'sampling' must be in [0, 100], got -0.1" },
     { "sampling:\n  top_p: 0\n", "config.yaml:2:", "'top_p' in 'sampling' must be in (0, 1], got 0" },

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "feature_head.h"
+#include "mix_draft.h"
+#include "ngram_draft.h"
 #include "feature_head_internal.h"
 #include "gguf.h"
 #include "gguf_write.h"
@@ -390,15 +392,26 @@ Test(feature_head, scatter_maps_draft_vocab_to_target_ids) {
 }
 
 /* ---- the head drafting for a real strategy through the session ---- */
-static int64_t generate(const char *strategy, const char *k, const char *head, const int32_t *prompt, uint32_t n_prompt,
-                        uint32_t max_new, int32_t *out, uint64_t *n_draft_calls) {
+/* mix_w >= 0: the head mixed with the n-gram draft at that lookup weight */
+static int64_t generate_mix(const char *strategy, const char *k, const char *head, float mix_w, const int32_t *prompt,
+                            uint32_t n_prompt, uint32_t max_new, int32_t *out, uint64_t *n_draft_calls) {
     char err[1024];
     rig_t r;
-    sess_draft_t *dp = NULL;
+    sess_draft_t *dp = NULL, nd, md;
+    ngram_draft_t *ng = NULL;
+    mix_draft_t *mix = NULL;
     load(&r.t, g_target);
     if (head) {
         cr_assert_eq(feature_head_backend_open(&r.b, head, r.t.g, r.t.m, r.t.c, 1, &r.d, err, sizeof err), 0, "%s", err);
         dp = &r.d;
+    }
+    if (head && mix_w >= 0.0f) {
+        const uint32_t nv = llm_model_hparams(r.t.m)->n_vocab;
+        cr_assert_not_null(ng = ngram_draft_new(nv, NULL));
+        ngram_draft_backend(ng, &nd);
+        cr_assert_not_null(mix = mix_draft_new(&r.d, &nd, nv, mix_w, err, sizeof err), "%s", err);
+        mix_draft_backend(mix, &md);
+        dp = &md;
     }
     sess_target_t target;
     mb_target_init(&target, r.t.c);
@@ -418,9 +431,16 @@ static int64_t generate(const char *strategy, const char *k, const char *head, c
     session_free(s);
     strat->destroy(strat);
     loader_close(lib);
+    mix_draft_free(mix);
+    ngram_draft_free(ng);
     if (head) feature_head_backend_close(&r.b);
     unload(&r.t);
     return n;
+}
+
+static int64_t generate(const char *strategy, const char *k, const char *head, const int32_t *prompt, uint32_t n_prompt,
+                        uint32_t max_new, int32_t *out, uint64_t *n_draft_calls) {
+    return generate_mix(strategy, k, head, -1.0f, prompt, n_prompt, max_new, out, n_draft_calls);
 }
 
 Test(feature_head, chain_with_head_equals_ar) {
@@ -439,6 +459,26 @@ Test(feature_head, chain_with_head_equals_ar) {
             cr_assert_eq(ng, nr, "prompt %u k %s: %lld vs %lld tokens", i, ks[kk], (long long) ng, (long long) nr);
             cr_assert_arr_eq(got, ref, (size_t) nr * sizeof(int32_t), "prompt %u k %s differs from AR", i, ks[kk]);
             cr_assert_gt(calls, 0u, "the chain strategy never called the head");
+        }
+    }
+}
+
+Test(feature_head, chain_with_head_and_ngram_mix_equals_ar) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/e2e_mix.gguf", g_dir);
+    write_head(path, &(head_opts_t) {0});
+    int32_t prompt[48], ref[80], got[80];
+    const float ws[] = {0.0f, 0.5f, 1.0f};
+    for (uint32_t i = 0; i < 3; i++) {
+        uint32_t n = 8 + i * 13; /* repeats in the prompt give the n-gram side matches */
+        for (uint32_t j = 0; j < n; j++) prompt[j] = (int32_t) (3 + (j % 5) * 41 + i * 17);
+        int64_t nr = generate("ar", NULL, NULL, prompt, n, 80, ref, NULL);
+        for (uint32_t w = 0; w < 3; w++) {
+            uint64_t calls = 0;
+            int64_t ng = generate_mix("chain", "4", path, ws[w], prompt, n, 80, got, &calls);
+            cr_assert_eq(ng, nr, "prompt %u w %.1f: %lld vs %lld tokens", i, (double) ws[w], (long long) ng, (long long) nr);
+            cr_assert_arr_eq(got, ref, (size_t) nr * sizeof(int32_t), "prompt %u w %.1f differs from AR", i, (double) ws[w]);
+            cr_assert_gt(calls, 0u, "the chain strategy never called the mix");
         }
     }
 }

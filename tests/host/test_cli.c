@@ -159,3 +159,47 @@ Test(cli, draft_head_for_another_target_is_refused) {
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert(strstr(out, "target"), "%s", out);
 }
+
+Test(cli, draft_params_are_checked_by_kind) {
+    char cfg[400], out[8192];
+    /* an n-gram param that does not exist, a value out of range, min_n above max_n, and params for
+       a kind that takes none: each a usage error naming the key and the config line */
+    write_file("d1.yaml", "strategy: {plugin: chain}\ndraft:\n  kind: ngram\n  params: {max_ngram: 3}\n", cfg, sizeof cfg);
+    int rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "max_ngram") && strstr(out, "d1.yaml:4:"), "%s", out);
+    write_file("d2.yaml", "strategy: {plugin: chain}\ndraft:\n  kind: ngram\n  params: {max_n: 99}\n", cfg, sizeof cfg);
+    rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "max_n"), "%s", out);
+    write_file("d3.yaml", "strategy: {plugin: chain}\ndraft:\n  kind: ngram\n  params: {min_n: 3, max_n: 2}\n", cfg, sizeof cfg);
+    rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "min_n 3 is above max_n 2"), "%s", out);
+    write_file("d4.yaml", "strategy: {plugin: chain}\ndraft:\n  kind: head\n  path: h.gguf\n  params: {max_n: 2}\n", cfg,
+               sizeof cfg);
+    rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "takes no params") && strstr(out, "max_n") && strstr(out, "d4.yaml:5:"), "%s", out);
+    write_file("d5.yaml", "strategy: {plugin: chain}\ndraft:\n  kind: mix\n  path: h.gguf\n  params: {lookup_weight: 1.5}\n",
+               cfg, sizeof cfg);
+    rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "lookup_weight"), "%s", out);
+    /* a good n-gram param set runs */
+    write_file("d6.yaml", "strategy: {plugin: chain}\ndraft:\n  kind: ngram\n  params: {min_n: 2, max_n: 3, max_matches: 8}\n",
+               cfg, sizeof cfg);
+    rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt 'hello there' --max-tokens 8", g_model, cfg);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+Test(cli, mix_draft_without_head_is_a_clear_error) {
+    char out[8192];
+    int rc = refhost_run(out, sizeof out, "generate --model %s --strategy chain --draft mix:%s/nohead.gguf --prompt hi",
+                         g_model, g_dir);
+    cr_assert_eq(rc, 3, "%s", out);
+    cr_assert(strstr(out, "nohead.gguf"), "%s", out);
+    rc = refhost_run(out, sizeof out, "generate --model %s --strategy chain --draft mix: --prompt hi", g_model);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "mix:PATH"), "%s", out);
+}
