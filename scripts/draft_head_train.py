@@ -217,6 +217,7 @@ def write_gguf(path, head, meta, d2t, wtype, extra):
     u32(KEY + "draft_vocab_size", len(d2t))
     u32(KEY + "target_vocab_size", int(meta["n_vocab"]))
     kv.append((KEY + "d2t", 9, (5, [int(x) for x in d2t])))
+    s(KEY + "d2t_order", "frequency")  # most frequent first: the host may keep only the first rows
     s(KEY + "tensor_checksum", "%016x" % checksum)
     s(KEY + "target_fingerprint", meta["target_fingerprint"])
     for k, v in extra.items():
@@ -249,6 +250,74 @@ def write_gguf(path, head, meta, d2t, wtype, extra):
     with open(path, "wb") as f:
         f.write(out)
     return checksum
+
+
+def read_gguf(path):
+    """The keys and tensors of a head file this script wrote: ({key: value}, {name: float32 array})."""
+    buf = open(path, "rb").read()
+    if buf[:4] != b"GGUF":
+        sys.exit("%s: not a GGUF file" % path)
+    _, n_t, n_kv = struct.unpack_from("<IQQ", buf, 4)
+    pos = 24
+
+    def gstr(p):
+        n = struct.unpack_from("<Q", buf, p)[0]
+        return buf[p + 8:p + 8 + n].decode(), p + 8 + n
+    kv = {}
+    scalar = {4: ("<I", 4), 5: ("<i", 4), 6: ("<f", 4)}
+    for _ in range(n_kv):
+        k, pos = gstr(pos)
+        t = struct.unpack_from("<I", buf, pos)[0]
+        pos += 4
+        if t == 8:
+            kv[k], pos = gstr(pos)
+        elif t in scalar:
+            kv[k] = struct.unpack_from(scalar[t][0], buf, pos)[0]
+            pos += scalar[t][1]
+        elif t == 9:
+            et, n = struct.unpack_from("<IQ", buf, pos)
+            pos += 12
+            if et not in (4, 5):
+                sys.exit("%s: unexpected array type %d in %s" % (path, et, k))
+            kv[k] = np.frombuffer(buf, dtype="<u4" if et == 4 else "<i4", count=n, offset=pos).copy()
+            pos += 4 * n
+        else:
+            sys.exit("%s: unexpected key type %d in %s" % (path, t, k))
+    infos = []
+    for _ in range(n_t):
+        name, pos = gstr(pos)
+        nd = struct.unpack_from("<I", buf, pos)[0]
+        ne = struct.unpack_from("<%dQ" % nd, buf, pos + 4)
+        ty, off = struct.unpack_from("<IQ", buf, pos + 4 + 8 * nd)
+        pos += 4 + 8 * nd + 12
+        infos.append((name, ne, ty, off))
+    base = (pos + 31) // 32 * 32
+    tensors = {}
+    for name, ne, ty, off in infos:
+        n = int(np.prod(ne))
+        dt = {0: "<f4", 1: "<f2"}.get(ty)
+        if dt is None:
+            sys.exit("%s: tensor %s has type %d (only f32/f16 are read)" % (path, name, ty))
+        a = np.frombuffer(buf, dtype=dt, count=n, offset=base + off).astype(np.float32)
+        tensors[name] = a.reshape(list(reversed(ne))) if len(ne) > 1 else a
+    return kv, tensors
+
+
+def load_head_file(path, hp):
+    """A Head with the weights of a head file (for --reorder)."""
+    kv, t = read_gguf(path)
+    head = Head(**hp)
+    names = {"fc.weight": head.fc.weight, "emb_norm.weight": head.emb_norm, "feat_norm.weight": head.feat_norm,
+             "attn_q.weight": head.q.weight, "attn_k.weight": head.k.weight, "attn_v.weight": head.v.weight,
+             "attn_output.weight": head.o.weight, "ffn_norm.weight": head.ffn_norm,
+             "ffn_gate.weight": head.gate.weight, "ffn_up.weight": head.up.weight, "ffn_down.weight": head.down.weight,
+             "output_norm.weight": head.out_norm, "output.weight": head.out.weight}
+    with torch.no_grad():
+        for n, p in names.items():
+            if n not in t or tuple(t[n].shape) != tuple(p.shape):
+                sys.exit("%s: tensor %s missing or of another shape" % (path, n))
+            p.copy_(torch.from_numpy(t[n]))
+    return kv, head
 
 
 def hash64(blobs):
@@ -320,6 +389,8 @@ def main():
     ap.add_argument("--loss-frac", type=float, default=0.5, help="share of rows per step that carry the loss")
     ap.add_argument("--max-len", type=int, default=512, help="tokens per training sequence at most")
     ap.add_argument("--wtype", choices=["f16", "f32"], default="f16")
+    ap.add_argument("--reorder", metavar="HEAD", help="no training: rewrite HEAD (same data, same vocab) with its "
+                    "draft vocabulary stored most frequent first, to OUT")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -347,7 +418,8 @@ def main():
         cov[vd] = float(sel[he_arg].mean())
     print("draft vocab coverage of held-out target argmax (replies): " +
           ", ".join("%dk %.4f" % (k // 1024, v) for k, v in cov.items()))
-    d2t = np.sort(order[: a.draft_vocab]).astype(np.int64)
+    # most frequent first (ties by lower id): a host may keep only the first rows (draft.params vocab)
+    d2t = order[: a.draft_vocab].astype(np.int64)
     t2d = np.full(nv, -1, dtype=np.int64)
     t2d[d2t] = np.arange(len(d2t))
     d2t_t = torch.from_numpy(d2t)
@@ -355,6 +427,18 @@ def main():
     embd = torch.from_numpy(np.ascontiguousarray(data.embd))
     hp = dict(e=e, nh=int(meta["n_head"]), nkv=int(meta["n_head_kv"]), hd=int(meta["head_dim"]),
               ff=int(meta["n_ff"]), vd=len(d2t), eps=float(meta["rms_eps"]), rope_base=float(meta["rope_freq_base"]))
+    if a.reorder:
+        kv, head = load_head_file(a.reorder, dict(hp, vd=len(d2t)))
+        old = kv[KEY + "d2t"].astype(np.int64)
+        if sorted(old.tolist()) != sorted(d2t.tolist()):
+            sys.exit("%s: its draft vocabulary is not the %d most frequent tokens of this data" % (a.reorder, len(d2t)))
+        pos = {int(t): i for i, t in enumerate(old)}
+        with torch.no_grad():
+            head.out.weight.copy_(head.out.weight[torch.tensor([pos[int(t)] for t in d2t])])
+        extra = {k[len(KEY + "train."):]: v for k, v in kv.items() if k.startswith(KEY + "train.")}
+        cs = write_gguf(a.out, head, meta, d2t, a.wtype, extra)
+        print("reordered %s -> %s (checksum %016x)" % (a.reorder, a.out, cs))
+        return
     head = Head(**hp)
     with torch.no_grad():  # the target's tied LM head rows are a good start for the draft head
         head.out.weight.copy_(embd[d2t_t])

@@ -10,43 +10,57 @@
 
 /* Draft parameters by kind (draft.params in a config). */
 #define DP(type, key, def, lo, hi, help) {sizeof(dstrat_param_desc_t), type, key, def, lo, hi, NULL, help}
-static const dstrat_param_desc_t lookup_params[] = {
-    DP(DSTRAT_PARAM_INT, "min_n", "1", 1, 16, "shortest n-gram matched"),
-    DP(DSTRAT_PARAM_INT, "max_n", "4", 1, 16, "longest n-gram matched (tried first)"),
-    DP(DSTRAT_PARAM_INT, "max_matches", "64", 1, 256, "earlier occurrences examined per node, most recent first"),
-    DP(DSTRAT_PARAM_FLOAT, "lookup_weight", "0.5", 0, 1, "mix: share of the n-gram's proposals when it has a match"),
+#define DP_LOOKUP                                                                                               \
+    DP(DSTRAT_PARAM_INT, "min_n", "1", 1, 16, "shortest n-gram matched"),                                      \
+    DP(DSTRAT_PARAM_INT, "max_n", "4", 1, 16, "longest n-gram matched (tried first)"),                         \
+    DP(DSTRAT_PARAM_INT, "max_matches", "64", 1, 256, "earlier occurrences examined per node, most recent first")
+#define DP_HEAD DP(DSTRAT_PARAM_INT, "vocab", "0", 0, 1000000, "keep the N most frequent draft tokens (0 = all)")
+static const dstrat_param_desc_t ngram_dparams[] = {DP_LOOKUP};
+static const dstrat_param_desc_t head_dparams[] = {DP_HEAD};
+static const dstrat_param_desc_t mix_dparams[] = {
+    DP_LOOKUP, DP_HEAD,
+    DP(DSTRAT_PARAM_FLOAT, "lookup_weight", "0.5", 0, 1, "share of the n-gram's proposals when it has a match"),
 };
 #undef DP
 
 int pipeline_draft_params(uint32_t kind, const char *file, const config_params_t *given,
                           pipeline_draft_params_t *out, char *err, size_t cap) {
-    const uint32_t n_descs = kind == CONFIG_DRAFT_MIX ? 4 : kind == CONFIG_DRAFT_NGRAM ? 3 : 0;
+    const dstrat_param_desc_t *d = kind == CONFIG_DRAFT_MIX     ? mix_dparams
+                                   : kind == CONFIG_DRAFT_NGRAM ? ngram_dparams
+                                   : kind == CONFIG_DRAFT_HEAD  ? head_dparams
+                                                                : NULL;
+    const uint32_t nd = kind == CONFIG_DRAFT_MIX     ? sizeof mix_dparams / sizeof mix_dparams[0]
+                        : kind == CONFIG_DRAFT_NGRAM ? sizeof ngram_dparams / sizeof ngram_dparams[0]
+                        : kind == CONFIG_DRAFT_HEAD  ? 1
+                                                     : 0;
     const uint32_t n = given ? given->n : 0;
+    const char *name = config_draft_kind_name(kind);
+    if (!file) file = "<config>";
     char why[768];
-    dsp_value_t v[4];
-    if (n_descs == 0 && n > 0) {
-        snprintf(err, cap, "%s:%u: draft kind '%s' takes no params (given '%s')", file ? file : "<config>",
-                 given->line[0], config_draft_kind_name(kind), given->params[0].key);
+    dsp_value_t v[sizeof mix_dparams / sizeof mix_dparams[0]];
+    if (nd == 0 && n > 0) {
+        snprintf(err, cap, "%s:%u: draft kind '%s' takes no params (given '%s')", file, given->line[0], name,
+                 given->params[0].key);
         return EXIT_USAGE;
     }
-    if (dsp_parse(lookup_params, n_descs, n ? given->params : NULL, n, v, why, sizeof why) != 0) {
-        snprintf(err, cap, "%s:%u: draft kind '%s': %s", file ? file : "<config>", given ? given->map_line : 0,
-                 config_draft_kind_name(kind), why);
+    if (dsp_parse(d, nd, n ? given->params : NULL, n, v, why, sizeof why) != 0) {
+        snprintf(err, cap, "%s:%u: draft kind '%s': %s", file, given ? given->map_line : 0, name, why);
         return EXIT_USAGE;
     }
     memset(out, 0, sizeof *out);
     out->lookup_weight = 0.5f;
-    if (n_descs) {
-        out->ngram.min_n = (uint32_t) v[0].i;
-        out->ngram.max_n = (uint32_t) v[1].i;
-        out->ngram.max_matches = (uint32_t) v[2].i;
+    if (d == ngram_dparams || d == mix_dparams) {
+        out->ngram.min_n = (uint32_t) dsp_get_int(d, nd, v, "min_n");
+        out->ngram.max_n = (uint32_t) dsp_get_int(d, nd, v, "max_n");
+        out->ngram.max_matches = (uint32_t) dsp_get_int(d, nd, v, "max_matches");
         if (out->ngram.min_n > out->ngram.max_n) {
-            snprintf(err, cap, "%s:%u: draft kind '%s': min_n %u is above max_n %u", file ? file : "<config>",
-                     given ? given->map_line : 0, config_draft_kind_name(kind), out->ngram.min_n, out->ngram.max_n);
+            snprintf(err, cap, "%s:%u: draft kind '%s': min_n %u is above max_n %u", file,
+                     given ? given->map_line : 0, name, out->ngram.min_n, out->ngram.max_n);
             return EXIT_USAGE;
         }
     }
-    if (n_descs == 4) out->lookup_weight = (float) v[3].f;
+    if (d == head_dparams || d == mix_dparams) out->head_vocab = (uint32_t) dsp_get_int(d, nd, v, "vocab");
+    if (d == mix_dparams) out->lookup_weight = (float) dsp_get_float(d, nd, v, "lookup_weight");
     return 0;
 }
 
@@ -228,8 +242,10 @@ int pipeline_open(pipeline_t *p, pipeline_models_t *m, char *err, size_t cap) {
     }
     if (p->draft_kind == CONFIG_DRAFT_HEAD || p->draft_kind == CONFIG_DRAFT_MIX) {
         /* Q8_0 re-encoding makes a draft call ~2.5x cheaper than the file's F16 */
-        if (feature_head_backend_open_as(&p->head, p->draft_path, m->target.gguf, m->target.model, m->ctx,
-                                         (int) m->cp.n_threads, GGML_TYPE_Q8_0, &p->head_backend, err, cap) != 0)
+        const feature_head_opts_t ho = {.wtype = GGML_TYPE_Q8_0, .lm_type = GGML_TYPE_F32,
+                                        .vocab = p->dparams.head_vocab};
+        if (feature_head_backend_open_opts(&p->head, p->draft_path, m->target.gguf, m->target.model, m->ctx,
+                                           (int) m->cp.n_threads, &ho, &p->head_backend, err, cap) != 0)
             return EXIT_INPUT;
         draftp = &p->head_backend;
     }

@@ -74,6 +74,7 @@ typedef struct pipeline_models {
 typedef struct pipeline_draft_params {
     ngram_draft_params_t ngram;          /* kinds ngram and mix: min_n, max_n, max_matches */
     float lookup_weight;                 /* kind mix */
+    uint32_t head_vocab;                 /* kinds head and mix: most frequent draft tokens kept (0 = all) */
 } pipeline_draft_params_t;
 
 /* Parses the params given for a draft kind (given may be NULL). 0, or EXIT_USAGE with a message

@@ -34,6 +34,7 @@ static void usage(FILE *f) {
           "  --no-q8            keep the head's matrices as stored (default: re-encode as Q8_0)\n"
           "  --lm-head TYPE     re-encode the head's LM head as TYPE (q8_0, q4_1, q4_0, f16; default:\n"
           "                     as the other matrices)\n"
+          "  --vocab N          keep the head's N most frequent draft tokens (default: all)\n"
           "  --calls            time single draft calls (head and n-gram, sparse and dense paths)\n"
           "                     against a target one-token forward, on the first prompt's context\n"
           "  --reps N           --calls repetitions (default 40); --level N nodes per level call\n"
@@ -233,7 +234,7 @@ int cmd_draft_bench(int argc, char **argv) {
         {"threads", required_argument, 0, 't'}, {"draft-threads", required_argument, 0, 'T'},
         {"no-q8", no_argument, 0, 'q'}, {"calls", no_argument, 0, 'c'}, {"reps", required_argument, 0, 'r'},
         {"level", required_argument, 0, 'l'}, {"top-k", required_argument, 0, 'k'},
-        {"lm-head", required_argument, 0, 'L'},
+        {"lm-head", required_argument, 0, 'L'}, {"vocab", required_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model = cli_default_model(), *head = NULL, *prompts = NULL, *strategy = "chain";
@@ -241,6 +242,7 @@ int cmd_draft_bench(int argc, char **argv) {
     unsigned long max_new = 128, threads = 2, dthreads = 0, reps = 40, level = 10, top_k = 10;
     int c, q8 = 1, call_mode = 0;
     uint32_t lm_type = GGML_TYPE_F32;
+    unsigned long vocab = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -263,6 +265,7 @@ int cmd_draft_bench(int argc, char **argv) {
         case 'T': dthreads = strtoul(optarg, NULL, 10); break;
         case 'q': q8 = 0; break;
         case 'c': call_mode = 1; break;
+        case 'V': vocab = strtoul(optarg, NULL, 10); break;
         case 'L':
             if (fh_type_by_name(optarg, &lm_type) != 0) {
                 fprintf(stderr, "refhost draft-bench: --lm-head wants f32, f16, q8_0, q4_1 or q4_0, got '%s'\n", optarg);
@@ -311,8 +314,9 @@ int cmd_draft_bench(int argc, char **argv) {
         fprintf(stderr, "refhost draft-bench: %s\n", ctx ? "out of memory" : err);
         goto done;
     }
-    if (feature_head_backend_open_enc(&fb, head, m.gguf, m.model, ctx, (int) (dthreads ? dthreads : threads),
-                                      q8 ? GGML_TYPE_Q8_0 : GGML_TYPE_F32, lm_type, &dr, err, sizeof err) != 0 ||
+    const feature_head_opts_t ho = {q8 ? GGML_TYPE_Q8_0 : GGML_TYPE_F32, lm_type, (uint32_t) vocab};
+    if (feature_head_backend_open_opts(&fb, head, m.gguf, m.model, ctx, (int) (dthreads ? dthreads : threads), &ho, &dr,
+                                       err, sizeof err) != 0 ||
         !(ar = loader_open("ar", NULL, 0, err, sizeof err)) || !(lib = loader_open(strategy, NULL, 0, err, sizeof err))) {
         fprintf(stderr, "refhost draft-bench: %s\n", err);
         rc = EXIT_INPUT;

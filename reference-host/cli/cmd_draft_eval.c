@@ -35,6 +35,7 @@ static void usage(FILE *f) {
           "                   --threads, like generate)\n"
           "  --q8             re-encode the head's matrices as Q8_0 at load\n"
           "  --lm-head TYPE   re-encode the LM head as TYPE (q8_0, q4_1, q4_0, f16; needs --q8)\n"
+          "  --vocab N        keep the head's N most frequent draft tokens (default: all)\n"
           "  --no-scatter     time the draft without mapping its logits to the target vocab\n"
           "                   (acceptance is then not measured)\n",
           f);
@@ -84,12 +85,13 @@ int cmd_draft_eval(int argc, char **argv) {
         {"depth", required_argument, 0, 'D'}, {"level", required_argument, 0, 'l'},
         {"max-roots", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
         {"draft-threads", required_argument, 0, 'T'}, {"q8", no_argument, 0, 'q'},
-        {"no-scatter", no_argument, 0, 'N'}, {"lm-head", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"no-scatter", no_argument, 0, 'N'}, {"lm-head", required_argument, 0, 'L'}, {"vocab", required_argument, 0, 'V'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *model = cli_default_model(), *head = NULL, *dir = NULL;
     unsigned long holdout = 20, depth = 4, level = 10, max_roots = 400, threads = 2, dthreads = 0;
     int c, q8 = 0, no_scatter = 0;
     uint32_t lm_type = GGML_TYPE_F32;
+    unsigned long vocab = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -104,6 +106,7 @@ int cmd_draft_eval(int argc, char **argv) {
         case 'T': dthreads = strtoul(optarg, NULL, 10); break;
         case 'q': q8 = 1; break;
         case 'N': no_scatter = 1; break;
+        case 'V': vocab = strtoul(optarg, NULL, 10); break;
         case 'L':
             if (fh_type_by_name(optarg, &lm_type) != 0) {
                 fprintf(stderr, "refhost draft-eval: --lm-head wants f32, f16, q8_0, q4_1 or q4_0, got '%s'\n", optarg);
@@ -146,8 +149,9 @@ int cmd_draft_eval(int argc, char **argv) {
         fprintf(stderr, "refhost draft-eval: %s\n", ctx ? "out of memory" : err);
         goto done;
     }
-    if (feature_head_backend_open_enc(&fb, head, m.gguf, m.model, ctx, (int) (dthreads ? dthreads : threads),
-                                      q8 ? GGML_TYPE_Q8_0 : GGML_TYPE_F32, lm_type, &dr, err, sizeof err) != 0) {
+    const feature_head_opts_t ho = {q8 ? GGML_TYPE_Q8_0 : GGML_TYPE_F32, lm_type, (uint32_t) vocab};
+    if (feature_head_backend_open_opts(&fb, head, m.gguf, m.model, ctx, (int) (dthreads ? dthreads : threads), &ho, &dr,
+                                       err, sizeof err) != 0) {
         fprintf(stderr, "refhost draft-eval: %s\n", err);
         rc = EXIT_INPUT;
         goto done;

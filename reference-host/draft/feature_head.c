@@ -497,6 +497,14 @@ int fh_type_by_name(const char *name, uint32_t *type) {
 int feature_head_backend_open_enc(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
                                   const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads, uint32_t wtype,
                                   uint32_t lm_type, sess_draft_t *out, char *err, size_t err_cap) {
+    const feature_head_opts_t o = {.wtype = wtype, .lm_type = lm_type};
+    return feature_head_backend_open_opts(b, path, target_g, target_m, target_ctx, n_threads, &o, out, err, err_cap);
+}
+
+int feature_head_backend_open_opts(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
+                                   const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads,
+                                   const feature_head_opts_t *o, sess_draft_t *out, char *err, size_t err_cap) {
+    uint32_t wtype = o->wtype, lm_type = o->lm_type;
     memset(b, 0, sizeof *b);
     char msg[384];
     b->gguf = gguf_open(path, msg, sizeof msg);
@@ -506,6 +514,11 @@ int feature_head_backend_open_enc(feature_head_backend_t *b, const char *path, c
     }
     b->head = fh_head_load(b->gguf, target_g, llm_model_hparams(target_m), msg, sizeof msg);
     if (!b->head) {
+        snprintf(err, err_cap, "%s: %s", path, msg);
+        feature_head_backend_close(b);
+        return -1;
+    }
+    if (fh_head_truncate_vocab(b->head, o->vocab, msg, sizeof msg) != 0) {
         snprintf(err, err_cap, "%s: %s", path, msg);
         feature_head_backend_close(b);
         return -1;

@@ -82,6 +82,11 @@ int fh_head_requantize(fh_head_t *h, uint32_t type);
 /* The same with the LM head (output.weight, the largest matrix: most of a draft call's weight
  * bytes) in its own type, e.g. Q8_0 layer + Q4_1 LM head. */
 int fh_head_requantize_as(fh_head_t *h, uint32_t type, uint32_t lm_head_type);
+/* Keeps only the n most frequent tokens of the draft vocabulary (a cheaper LM head, lower
+ * coverage); n = 0 or the full size changes nothing. Needs a file whose d2t is stored most
+ * frequent first (key d2t_order = "frequency"); -1 with a message otherwise. Call before
+ * fh_draft_new; the re-encoding may come before or after. */
+int fh_head_truncate_vocab(fh_head_t *h, uint32_t n, char *err, size_t err_cap);
 const fh_hparams_t *fh_head_hparams(const fh_head_t *h);
 const int32_t *fh_head_d2t(const fh_head_t *h);   /* n_draft_vocab target ids */
 
@@ -118,6 +123,14 @@ int  feature_head_backend_open_as(feature_head_backend_t *b, const char *path, c
 int  feature_head_backend_open_enc(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
                                    const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads, uint32_t wtype,
                                    uint32_t lm_type, sess_draft_t *out, char *err, size_t err_cap);
+/* All options: wtype and lm_type as above (GGML_TYPE_F32 = as stored / as the layer), vocab: keep
+ * the vocab most frequent draft tokens (0 = all; fh_head_truncate_vocab). */
+typedef struct feature_head_opts {
+    uint32_t wtype, lm_type, vocab;
+} feature_head_opts_t;
+int  feature_head_backend_open_opts(feature_head_backend_t *b, const char *path, const gguf_file_t *target_g,
+                                    const llm_model_t *target_m, llm_ctx_t *target_ctx, int n_threads,
+                                    const feature_head_opts_t *o, sess_draft_t *out, char *err, size_t err_cap);
 /* A matrix type by its lower-case name (f32, f16, q8_0, q4_1, q4_0); -1 if not one of those. */
 int  fh_type_by_name(const char *name, uint32_t *type);
 void feature_head_backend_close(feature_head_backend_t *b);

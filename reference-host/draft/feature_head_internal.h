@@ -17,6 +17,7 @@ struct fh_head {
     kn_matrix_t embd;                   /* the target's token_embd (frozen, borrowed) */
     float *norm_emb, *norm_feat, *norm_ffn, *norm_out;
     int32_t *d2t;
+    uint32_t d2t_by_frequency;          /* d2t_order = "frequency": rows most frequent first */
     void *owned[16];                    /* requantized matrices (fh_head_requantize) */
     uint32_t n_owned;
 

@@ -279,6 +279,31 @@ int fh_head_requantize_as(fh_head_t *h, uint32_t type, uint32_t lm_head_type) {
     return 0;
 }
 
+int fh_head_truncate_vocab(fh_head_t *h, uint32_t n, char *err, size_t cap) {
+    if (n == 0 || n == h->hp.n_draft_vocab) return 0;
+    if (n > h->hp.n_draft_vocab) {
+        fail(err, cap, "draft head: vocab %u is more than the head's draft vocabulary (%u)", n, h->hp.n_draft_vocab);
+        return -1;
+    }
+    if (!h->d2t_by_frequency) {
+        fail(err, cap, "draft head: its draft vocabulary is not stored most frequent first (" FH_KEY
+                       "d2t_order), so it cannot be cut to %u tokens; retrain it with scripts/draft_head_train.sh", n);
+        return -1;
+    }
+    const kn_matrix_t old = h->w_out;
+    const uint32_t old_vd = h->hp.n_draft_vocab;
+    h->w_out.rows = n; /* row-major: the first n rows are the n most frequent tokens */
+    h->hp.n_draft_vocab = n;
+    if (fh_head_prepare(h) != 0) {
+        h->w_out = old;
+        h->hp.n_draft_vocab = old_vd;
+        (void) fh_head_prepare(h);
+        fail(err, cap, "draft head: out of memory for the packed weights");
+        return -1;
+    }
+    return 0;
+}
+
 const fh_hparams_t *fh_head_hparams(const fh_head_t *h) { return &h->hp; }
 const int32_t *fh_head_d2t(const fh_head_t *h) { return h->d2t; }
 
@@ -350,6 +375,9 @@ fh_head_t *fh_head_load(const gguf_file_t *g, const gguf_file_t *target_g, const
         goto fail;
     }
     memcpy(h->d2t, data, n * sizeof *h->d2t);
+    gguf_str_t order;
+    h->d2t_by_frequency = gguf_get_str(g, FH_KEY "d2t_order", &order) == 0 && order.len == 9 &&
+                          !memcmp(order.ptr, "frequency", 9);
     for (uint64_t i = 0; i < n; i++)
         if (h->d2t[i] < 0 || (uint32_t) h->d2t[i] >= p->n_target_vocab) {
             fail(err, cap, "draft head: d2t[%" PRIu64 "] = %d is not a target token id", i, h->d2t[i]);

@@ -81,6 +81,7 @@ typedef struct head_opts {
     const char *arch;          /* NULL = FH_ARCH */
     const char *fingerprint_of;/* target whose fingerprint is stored; NULL = g_target */
     int bad_checksum;
+    int by_frequency;          /* write d2t_order = "frequency" */
 } head_opts_t;
 
 static uint64_t g_rng = 88172645463325252ull;
@@ -145,6 +146,7 @@ static void write_head(const char *path, const head_opts_t *o) {
         int32_t d2t[HEAD_VD];
         for (uint32_t i = 0; i < HEAD_VD; i++) d2t[i] = (int32_t) ((i * 7 + 3) % hp->n_vocab); /* distinct: 7 is coprime to 512 */
         gguf_writer_add_arr(w, "dstrat_eagle3.d2t", GGUF_TYPE_INT32, d2t, HEAD_VD);
+        if (o->by_frequency) gguf_writer_add_str(w, "dstrat_eagle3.d2t_order", "frequency");
         gguf_writer_add_str(w, "dstrat_eagle3.tensor_checksum", hex(o->bad_checksum ? sum ^ 1 : sum));
         gguf_writer_add_str(w, "dstrat_eagle3.target_fingerprint", hex(fp));
         add_mat(w, "fc.weight", 3 * e, e, 0.15f);
@@ -481,6 +483,64 @@ Test(feature_head, chain_with_head_and_ngram_mix_equals_ar) {
             cr_assert_gt(calls, 0u, "the chain strategy never called the mix");
         }
     }
+}
+
+/* ---- a draft vocabulary cut to its most frequent rows ---- */
+static int open_cut(rig_t *r, const char *head, uint32_t wtype, uint32_t vocab, char *err, size_t cap) {
+    load(&r->t, g_target);
+    const feature_head_opts_t o = {.wtype = wtype, .lm_type = GGML_TYPE_F32, .vocab = vocab};
+    int rc = feature_head_backend_open_opts(&r->b, head, r->t.g, r->t.m, r->t.c, 1, &o, &r->d, err, cap);
+    if (rc != 0) unload(&r->t);
+    return rc;
+}
+
+Test(feature_head, vocab_cut_keeps_the_first_rows_and_needs_frequency_order) {
+    char path[400], plain[400], err[512];
+    snprintf(path, sizeof path, "%s/freq.gguf", g_dir);
+    snprintf(plain, sizeof plain, "%s/plain.gguf", g_dir);
+    write_head(path, &(head_opts_t) {.by_frequency = 1});
+    write_head(plain, &(head_opts_t) {0});
+    int32_t c[40];
+    for (int i = 0; i < 40; i++) c[i] = 3 + (i * 29) % 500;
+    const uint32_t cut = HEAD_VD / 3;
+    for (uint32_t wi = 0; wi < 2; wi++) { /* as stored and re-encoded as Q8_0 */
+        const uint32_t wt = wi ? GGML_TYPE_Q8_0 : GGML_TYPE_F32;
+        rig_t full, part;
+        cr_assert_eq(open_cut(&full, path, wt, 0, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(open_cut(&part, path, wt, cut, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(fh_head_hparams(part.b.head)->n_draft_vocab, cut);
+        const uint32_t nv = llm_model_hparams(full.t.m)->n_vocab;
+        float *lf = malloc((size_t) 4 * nv * sizeof *lf), *lc = malloc((size_t) 4 * nv * sizeof *lc);
+        rig_t *rs[2] = {&full, &part};
+        float *outs[2] = {lf, lc};
+        for (uint32_t s = 0; s < 2; s++) {
+            target_take(rs[s], c, 0, 24, 8);
+            cr_assert_eq(rs[s]->d.begin_cycle(rs[s]->d.ctx, c, 25), 0, "%s", rs[s]->d.error(rs[s]->d.ctx));
+            const int32_t t[4] = {c[24], 11, 22, 33}, p[4] = {-1, 0, 0, 1};
+            uint32_t ne;
+            cr_assert_eq(rs[s]->d.forward(rs[s]->d.ctx, 0, t, p, 4, outs[s], &ne), 0, "%s", rs[s]->d.error(rs[s]->d.ctx));
+            rs[s]->d.end_cycle(rs[s]->d.ctx);
+        }
+        /* the kept rows are the file's first rows, computed as before; the cut ones are gone */
+        const int32_t *d2t = fh_head_d2t(full.b.head);
+        for (uint32_t i = 0; i < 4; i++)
+            for (uint32_t j = 0; j < HEAD_VD; j++) {
+                const float a = lf[(size_t) i * nv + d2t[j]], b = lc[(size_t) i * nv + d2t[j]];
+                if (j < cut) cr_assert_float_eq(b, a, 1e-4f * (1.0f + fabsf(a)), "w%u node %u row %u", wi, i, j);
+                else cr_assert_eq(b, FH_LOGIT_FLOOR, "w%u node %u row %u was cut but has logit %g", wi, i, j, (double) b);
+            }
+        free(lf);
+        free(lc);
+        rig_close(&full);
+        rig_close(&part);
+    }
+    rig_t r;
+    cr_assert_neq(open_cut(&r, plain, GGML_TYPE_F32, cut, err, sizeof err), 0);
+    cr_assert(strstr(err, "most frequent first") && strstr(err, "plain.gguf"), "%s", err);
+    cr_assert_neq(open_cut(&r, path, GGML_TYPE_F32, HEAD_VD + 1, err, sizeof err), 0);
+    cr_assert(strstr(err, "more than"), "%s", err);
+    cr_assert_eq(open_cut(&r, plain, GGML_TYPE_F32, HEAD_VD, err, sizeof err), 0, "the full size is no cut: %s", err);
+    rig_close(&r);
 }
 
 /* ---- the sparse top-k path and the Q8_0 re-encoding ---- */

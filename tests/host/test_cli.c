@@ -176,7 +176,7 @@ Test(cli, draft_params_are_checked_by_kind) {
     rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
     cr_assert_eq(rc, 2, "%s", out);
     cr_assert(strstr(out, "min_n 3 is above max_n 2"), "%s", out);
-    write_file("d4.yaml", "strategy: {plugin: chain}\ndraft:\n  kind: head\n  path: h.gguf\n  params: {max_n: 2}\n", cfg,
+    write_file("d4.yaml", "strategy: {plugin: chain}\ndraft:\n  kind: model\n  path: h.gguf\n  params: {max_n: 2}\n", cfg,
                sizeof cfg);
     rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
     cr_assert_eq(rc, 2, "%s", out);
