@@ -9,6 +9,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_strategies(int argc, char **argv);
 int cmd_draft_data(int argc, char **argv);
 int cmd_draft_eval(int argc, char **argv);
+int cmd_ngram_table(int argc, char **argv);
 int cmd_draft_bench(int argc, char **argv);
 int cmd_collect(int argc, char **argv);
 int cmd_train(int argc, char **argv);

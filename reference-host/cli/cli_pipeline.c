@@ -13,7 +13,10 @@
 #define DP_LOOKUP                                                                                               \
     DP(DSTRAT_PARAM_INT, "min_n", "1", 1, 16, "shortest n-gram matched"),                                      \
     DP(DSTRAT_PARAM_INT, "max_n", "4", 1, 16, "longest n-gram matched (tried first)"),                         \
-    DP(DSTRAT_PARAM_INT, "max_matches", "64", 1, 256, "earlier occurrences examined per node, most recent first")
+    DP(DSTRAT_PARAM_INT, "max_matches", "64", 1, 256, "earlier occurrences examined per node, most recent first"), \
+    DP(DSTRAT_PARAM_STRING, "table", "", 0, 0, "static n-gram table (refhost ngram-table), relative to the config"), \
+    DP(DSTRAT_PARAM_INT, "table_below", "2", 1, 16, "use the table when the text matches fewer tokens than this"), \
+    DP(DSTRAT_PARAM_FLOAT, "table_discount", "0", 0, 1000, "pseudo-count of a table context's unseen continuations")
 #define DP_HEAD DP(DSTRAT_PARAM_INT, "vocab", "0", 0, 1000000, "keep the N most frequent draft tokens (0 = all)")
 static const dstrat_param_desc_t ngram_dparams[] = {DP_LOOKUP};
 static const dstrat_param_desc_t head_dparams[] = {DP_HEAD};
@@ -23,7 +26,7 @@ static const dstrat_param_desc_t mix_dparams[] = {
 };
 #undef DP
 
-int pipeline_draft_params(uint32_t kind, const char *file, const config_params_t *given,
+int pipeline_draft_params(uint32_t kind, const char *file, const char *dir, const config_params_t *given,
                           pipeline_draft_params_t *out, char *err, size_t cap) {
     const dstrat_param_desc_t *d = kind == CONFIG_DRAFT_MIX     ? mix_dparams
                                    : kind == CONFIG_DRAFT_NGRAM ? ngram_dparams
@@ -53,6 +56,18 @@ int pipeline_draft_params(uint32_t kind, const char *file, const config_params_t
         out->ngram.min_n = (uint32_t) dsp_get_int(d, nd, v, "min_n");
         out->ngram.max_n = (uint32_t) dsp_get_int(d, nd, v, "max_n");
         out->ngram.max_matches = (uint32_t) dsp_get_int(d, nd, v, "max_matches");
+        out->ngram.table_below = (uint32_t) dsp_get_int(d, nd, v, "table_below");
+        out->ngram.table_discount = (float) dsp_get_float(d, nd, v, "table_discount");
+        const char *t = dsp_get_str(d, nd, v, "table");
+        if (*t) {
+            const int rel = t[0] != '/' && dir && *dir;
+            if ((size_t) snprintf(out->table, sizeof out->table, "%s%s%s", rel ? dir : "", rel ? "/" : "", t) >=
+                sizeof out->table) {
+                snprintf(err, cap, "%s:%u: draft kind '%s': table path too long", file, given ? given->map_line : 0,
+                         name);
+                return EXIT_USAGE;
+            }
+        }
         if (out->ngram.min_n > out->ngram.max_n) {
             snprintf(err, cap, "%s:%u: draft kind '%s': min_n %u is above max_n %u", file,
                      given ? given->map_line : 0, name, out->ngram.min_n, out->ngram.max_n);
@@ -95,8 +110,8 @@ int pipeline_prepare(pipeline_t *p, const config_t *cfg, const pipeline_override
         return EXIT_USAGE;
     }
     /* the config's draft params belong to the config's draft kind, not to one --draft replaced */
-    int rc = pipeline_draft_params(p->draft_kind, cfg->file, o->draft ? NULL : &cfg->draft.params, &p->dparams,
-                                   err, cap);
+    int rc = pipeline_draft_params(p->draft_kind, cfg->file, cfg->dir, o->draft ? NULL : &cfg->draft.params,
+                                   &p->dparams, err, cap);
     if (rc != 0) return rc;
     if (p->draft_kind == CONFIG_DRAFT_MODEL && !p->draft_path) {
         snprintf(err, cap, "draft kind 'model' needs draft.path");
@@ -233,6 +248,13 @@ int pipeline_open(pipeline_t *p, pipeline_models_t *m, char *err, size_t cap) {
         draftp = &d->draft;
     }
     if (p->draft_kind == CONFIG_DRAFT_NGRAM || p->draft_kind == CONFIG_DRAFT_MIX) {
+        if (p->dparams.table[0]) {
+            uint64_t fp = 0;
+            if (fh_target_fingerprint(m->target.gguf, llm_model_hparams(m->target.model), &fp, err, cap) != 0 ||
+                !(p->table = ngram_table_load(p->dparams.table, m->backend.n_vocab, fp, err, cap)))
+                return EXIT_INPUT;
+            p->dparams.ngram.table = p->table;
+        }
         if (!(p->ngram = ngram_draft_new(m->backend.n_vocab, &p->dparams.ngram))) {
             snprintf(err, cap, "out of memory");
             return EXIT_RUNTIME;
@@ -287,6 +309,7 @@ void pipeline_close(pipeline_t *p) {
     if (p->strat) p->strat->destroy(p->strat); /* after the session, before the library */
     mix_draft_free(p->mix);
     ngram_draft_free(p->ngram);
+    ngram_table_free(p->table);
     feature_head_backend_close(&p->head);
     loader_close(p->lib);
     free(p->params);

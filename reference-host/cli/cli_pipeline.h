@@ -75,12 +75,13 @@ typedef struct pipeline_draft_params {
     ngram_draft_params_t ngram;          /* kinds ngram and mix: min_n, max_n, max_matches */
     float lookup_weight;                 /* kind mix */
     uint32_t head_vocab;                 /* kinds head and mix: most frequent draft tokens kept (0 = all) */
+    char table[1024];                    /* kinds ngram and mix: static n-gram table path ("" = none) */
 } pipeline_draft_params_t;
 
 /* Parses the params given for a draft kind (given may be NULL). 0, or EXIT_USAGE with a message
  * "<file>:<line>: draft kind 'K': ..." naming the key (unknown key, bad value, a kind that takes
  * none). */
-int pipeline_draft_params(uint32_t kind, const char *file, const config_params_t *given,
+int pipeline_draft_params(uint32_t kind, const char *file, const char *dir, const config_params_t *given,
                           pipeline_draft_params_t *out, char *err, size_t cap);
 
 typedef struct pipeline {
@@ -95,6 +96,7 @@ typedef struct pipeline {
     sess_params_t sp;                    /* from cfg; a caller may change it before pipeline_open */
     /* after pipeline_open */
     pipeline_models_t *models;           /* borrowed */
+    ngram_table_t *table;                /* draft param table */
     ngram_draft_t *ngram;
     sess_draft_t ngram_backend;
     feature_head_backend_t head;         /* draft kinds head and mix */

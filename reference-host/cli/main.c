@@ -16,6 +16,7 @@ static void usage(FILE *f) {
           "  draft-data     write draft-head training data (target features over text)\n"
           "  draft-eval     measure a feature draft head: acceptance per depth, cost per call\n"
           "  draft-bench    a strategy drafting with the feature head vs AR: tau, tokens/s\n"
+          "  ngram-table    build the n-gram draft's static table from draft-data output\n"
           "  bench          compare strategies side by side with the AR baseline and llama.cpp\n"
           "  collect        log RADAR policy training data (every stop depth's outcome per cycle)\n"
           "  train          train a RADAR stop/continue policy from collect logs\n"
@@ -46,6 +47,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "draft-data")) return cmd_draft_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "draft-eval")) return cmd_draft_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "draft-bench")) return cmd_draft_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ngram-table")) return cmd_ngram_table(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "collect")) return cmd_collect(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);

@@ -2,7 +2,9 @@
  * Logits it returns: when the longest matching n-gram has followers, each follower gets
  * log(count) and every other token NGRAM_FLOOR, so the draft's probabilities are the follower
  * frequencies; with no match all logits are 0 (uniform), which confidence-based strategies read
- * as "stop drafting". */
+ * as "stop drafting". With a static table and a match shorter than table_below, the table's row
+ * (if any) is used instead: log(count) for its followers and log((total - their counts +
+ * table_discount) / (n_vocab - followers)) for every other token. */
 #include "ngram_draft.h"
 
 #include <stdio.h>
@@ -22,6 +24,7 @@ struct ngram_draft {
     uint32_t n_committed;
     int32_t tokens[NGRAM_MAX_IDS], parent[NGRAM_MAX_IDS];
     uint32_t n_ids;
+    uint32_t suffix_n;        /* context tokens a node looks at: max(max_n, the table's order) */
     char err[128];
 };
 
@@ -35,6 +38,10 @@ ngram_draft_t *ngram_draft_new(uint32_t n_vocab, const ngram_draft_params_t *par
     if (d->p.max_n > NGRAM_MAX_N) d->p.max_n = NGRAM_MAX_N;
     if (d->p.min_n > d->p.max_n) d->p.min_n = d->p.max_n;
     if (!d->p.max_matches) d->p.max_matches = 64;
+    if (!d->p.table_below) d->p.table_below = 2;
+    if (!d->p.table_min_total) d->p.table_min_total = 2;
+    d->suffix_n = d->p.max_n;
+    if (d->p.table && ngram_table_max_order(d->p.table) > d->suffix_n) d->suffix_n = ngram_table_max_order(d->p.table);
     if (d->p.max_matches > NGRAM_MAX_FOLLOWERS) d->p.max_matches = NGRAM_MAX_FOLLOWERS;
     return d;
 }
@@ -66,13 +73,36 @@ static uint32_t node_suffix(const ngram_draft_t *d, uint32_t id, int32_t *out, u
     return k;
 }
 
+/* The table's row for a context, as followers and logits; *rest = the logit of every other token. */
+static uint32_t from_table(const ngram_draft_t *d, const int32_t *suffix, uint32_t k, int32_t *fol, float *fol_logit,
+                           float *rest) {
+    ngt_row_t row;
+    if (!ngram_table_lookup(d->p.table, suffix, k, d->p.table_min_total, &row) || row.n == 0) return 0;
+    uint64_t seen = 0;
+    for (uint32_t j = 0; j < row.n; j++) {
+        fol[j] = (int32_t) row.tok[j];
+        fol_logit[j] = logf((float) row.cnt[j]);
+        seen += row.cnt[j];
+    }
+    const float unseen = (float) (row.total - seen) + d->p.table_discount;
+    *rest = unseen > 0.0f && d->n_vocab > row.n ? logf(unseen / (float) (d->n_vocab - row.n)) : NGRAM_FLOOR;
+    return row.n;
+}
+
 /* The followers of the longest matching n-gram of a node's context, with their logits (log of
  * the follower's count, accumulated in float exactly as the dense logits always were); every
- * other token has NGRAM_FLOOR. Returns the number of followers (0: no match, uniform). */
-static uint32_t predict(const ngram_draft_t *d, const int32_t *suffix, uint32_t k, int32_t *fol, float *fol_logit) {
+ * other token has *rest (NGRAM_FLOOR; the table's unseen share, see above; 0 with no match).
+ * Returns the number of followers (0: no match, uniform). */
+static uint32_t predict(const ngram_draft_t *d, const int32_t *suffix, uint32_t k, int32_t *fol, float *fol_logit,
+                        float *rest) {
     const int32_t *c = d->committed;
     const uint32_t n = d->n_committed;
+    *rest = 0.0f;
     for (uint32_t len = k < d->p.max_n ? k : d->p.max_n; len >= d->p.min_n && len > 0; len--) {
+        if (d->p.table && len < d->p.table_below) { /* a short match: the table knows better, if it knows */
+            const uint32_t nt = from_table(d, suffix, k, fol, fol_logit, rest);
+            if (nt) return nt;
+        }
         const int32_t *key = suffix + (k - len);
         uint32_t found = 0, nf = 0;
         /* occurrences c[s..s+len) == key followed by c[s+len], most recent first; the final
@@ -91,8 +121,12 @@ static uint32_t predict(const ngram_draft_t *d, const int32_t *suffix, uint32_t 
             fol_logit[j] = logf(cnt + 1.0f);
             found++;
         }
-        if (found) return nf;
+        if (found) {
+            *rest = NGRAM_FLOOR;
+            return nf;
+        }
     }
+    if (d->p.table) return from_table(d, suffix, k, fol, fol_logit, rest);
     return 0;
 }
 
@@ -114,12 +148,12 @@ static int nd_forward(void *ctx, uint32_t first_id, const int32_t *tokens, const
     ngram_draft_t *d = (ngram_draft_t *) ctx;
     if (record_nodes(d, first_id, tokens, parent, n) != 0) return -1;
     int32_t suffix[NGRAM_MAX_N], fol[NGRAM_MAX_FOLLOWERS];
-    float fol_logit[NGRAM_MAX_FOLLOWERS];
+    float fol_logit[NGRAM_MAX_FOLLOWERS], rest;
     for (uint32_t i = 0; i < n; i++) {
-        const uint32_t k = node_suffix(d, first_id + i, suffix, d->p.max_n);
-        const uint32_t nf = predict(d, suffix, k, fol, fol_logit);
+        const uint32_t k = node_suffix(d, first_id + i, suffix, d->suffix_n);
+        const uint32_t nf = predict(d, suffix, k, fol, fol_logit, &rest);
         float *row = logits + (size_t) i * d->n_vocab;
-        for (uint32_t v = 0; v < d->n_vocab; v++) row[v] = nf ? NGRAM_FLOOR : 0.0f;
+        for (uint32_t v = 0; v < d->n_vocab; v++) row[v] = rest;
         for (uint32_t j = 0; j < nf; j++) row[fol[j]] = fol_logit[j];
     }
     if (n_evaluated) *n_evaluated = 0; /* no model evaluated */
@@ -129,10 +163,9 @@ static int nd_forward(void *ctx, uint32_t first_id, const int32_t *tokens, const
 /* The top-k of log_softmax of the dense row above, computed from the followers alone: the floor
  * tokens all share one logit, so they enter the normaliser as a count and the top-k (after the
  * followers, best first, ties by lower id) as the lowest ids that are not followers. */
-static void sparse_topk(const ngram_draft_t *d, const int32_t *fol, const float *fol_logit, uint32_t nf, uint32_t k,
-                        int32_t *ids, float *lp) {
+static void sparse_topk(const ngram_draft_t *d, const int32_t *fol, const float *fol_logit, uint32_t nf, float rest,
+                        uint32_t k, int32_t *ids, float *lp) {
     const uint32_t nv = d->n_vocab;
-    const float rest = nf ? NGRAM_FLOOR : 0.0f;
     float mx = rest;
     for (uint32_t j = 0; j < nf; j++)
         if (fol_logit[j] > mx) mx = fol_logit[j];
@@ -171,12 +204,12 @@ static int nd_forward_topk(void *ctx, uint32_t first_id, const int32_t *tokens, 
     }
     if (record_nodes(d, first_id, tokens, parent, n) != 0) return -1;
     int32_t suffix[NGRAM_MAX_N], fol[NGRAM_MAX_FOLLOWERS];
-    float fol_logit[NGRAM_MAX_FOLLOWERS];
+    float fol_logit[NGRAM_MAX_FOLLOWERS], rest;
     for (uint32_t i = 0; i < n; i++) {
         if (want && !want[i]) continue;
-        const uint32_t sk = node_suffix(d, first_id + i, suffix, d->p.max_n);
-        const uint32_t nf = predict(d, suffix, sk, fol, fol_logit);
-        sparse_topk(d, fol, fol_logit, nf, k, ids + (size_t) i * k, logp + (size_t) i * k);
+        const uint32_t sk = node_suffix(d, first_id + i, suffix, d->suffix_n);
+        const uint32_t nf = predict(d, suffix, sk, fol, fol_logit, &rest);
+        sparse_topk(d, fol, fol_logit, nf, rest, k, ids + (size_t) i * k, logp + (size_t) i * k);
     }
     if (n_evaluated) *n_evaluated = 0;
     return 0;

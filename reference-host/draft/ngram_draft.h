@@ -8,12 +8,21 @@
 
 #include <stdint.h>
 
+#include "ngram_table.h"
 #include "session.h"
 
 typedef struct ngram_draft_params {
     uint32_t min_n;       /* shortest n-gram to match (default 1) */
     uint32_t max_n;       /* longest n-gram to match (default 4) */
     uint32_t max_matches; /* occurrences examined per node, most recent first (default 64, at most 256) */
+    /* Optional static table (borrowed, must outlive the draft): used when the text so far matches
+     * fewer than table_below tokens (default 2); its followers come with their counts, and the
+     * context's unseen continuations keep their share of the mass. */
+    const ngram_table_t *table;
+    uint32_t table_below;
+    uint32_t table_min_total; /* ignore table contexts seen fewer times (default 2) */
+    float table_discount;     /* pseudo-count added to a context's unseen continuations: a follower's
+                                 probability is count / (total + discount) (default 0) */
 } ngram_draft_params_t;
 
 typedef struct ngram_draft ngram_draft_t;

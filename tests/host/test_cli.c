@@ -203,3 +203,22 @@ Test(cli, mix_draft_without_head_is_a_clear_error) {
     cr_assert_eq(rc, 2, "%s", out);
     cr_assert(strstr(out, "mix:PATH"), "%s", out);
 }
+
+Test(cli, ngram_table_problems_are_clear_errors) {
+    char cfg[400], out[8192];
+    write_file("t1.yaml", "strategy: {plugin: chain}\ndraft:\n  kind: ngram\n  params: {table: missing.ngt}\n", cfg, sizeof cfg);
+    int rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
+    cr_assert_eq(rc, 3, "%s", out);
+    cr_assert(strstr(out, "missing.ngt") && strstr(out, g_dir), "relative to the config's dir: %s", out);
+    char junk[400];
+    write_file("junk.ngt", "DSNGTAB1 but nothing else", junk, sizeof junk);
+    write_file("t2.yaml", "strategy: {plugin: chain}\ndraft:\n  kind: ngram\n  params: {table: junk.ngt}\n", cfg, sizeof cfg);
+    rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
+    cr_assert_eq(rc, 3, "%s", out);
+    cr_assert(strstr(out, "junk.ngt"), "%s", out);
+    rc = refhost_run(out, sizeof out, "ngram-table --out %s/x.ngt", g_dir);
+    cr_assert_eq(rc, 2, "%s", out);
+    rc = refhost_run(out, sizeof out, "ngram-table --data %s/nodata --out %s/x.ngt", g_dir, g_dir);
+    cr_assert_eq(rc, 3, "%s", out);
+    cr_assert(strstr(out, "draft-data"), "%s", out);
+}
