@@ -83,6 +83,13 @@ ngram_table_t *ngram_table_load(const char *path, uint32_t n_vocab, uint64_t tar
         goto fail;
     }
     const size_t nbytes = (size_t) ne * st * 4;
+    /* the size the header claims must be the file's before anything that size is allocated */
+    long end = -1;
+    if (fseek(f, 0, SEEK_END) == 0) end = ftell(f);
+    if (end < 0 || (uint64_t) end != NGT_HEADER + (uint64_t) nbytes || fseek(f, NGT_HEADER, SEEK_SET) != 0) {
+        snprintf(err, cap, "%s: n-gram table is truncated or has trailing bytes (%" PRIu64 " entries claimed)", path, ne);
+        goto fail;
+    }
     raw = malloc(nbytes ? nbytes : 1);
     t = calloc(1, sizeof *t);
     if (!raw || !t) {

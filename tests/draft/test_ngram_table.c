@@ -160,6 +160,12 @@ Test(ngram_table, damaged_files_are_refused) {
     build(3, 4, 1);
     patch(8, "\x02", 1);
     expect_refused("version 2");
+    build(3, 4, 1);
+    const unsigned char huge[8] = {0, 0, 0, 0, 0, 0, 4, 0}; /* n_entries 2^50: refused before any allocation */
+    patch(24, huge, 8);
+    expect_refused("huge-count");
+    cr_assert_null(ngram_table_load(g_path, NV, FP, err, sizeof err));
+    cr_assert(strstr(err, "entries claimed"), "%s", err);
     cr_assert_eq(truncate(g_path, 20), 0);
     expect_refused("header-only");
 
@@ -244,5 +250,25 @@ Test(ngram_table, draft_falls_back_to_the_table) {
     ngram_draft_free(late);
     ngram_draft_free(with);
     ngram_draft_free(without);
+    ngram_table_free(t);
+}
+
+/* the fuzzer's seed and the shipped table are valid files of their kind */
+Test(ngram_table, fuzz_seed_and_shipped_table_load) {
+    const char *root = getenv("DSTRAT_SOURCE_ROOT");
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/ngram_table/two_entries.ngt", root ? root : ".");
+    ngram_table_t *t = ngram_table_load(path, NV, 0, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    ngt_row_t r;
+    const int32_t c[] = {3, 4};
+    cr_assert_eq(ngram_table_lookup(t, c, 2, 1, &r), 1);
+    cr_assert(r.order == 2 && r.n == 1 && r.tok[0] == 9 && r.cnt[0] == 3);
+    ngram_table_free(t);
+    snprintf(path, sizeof path, "%s/policies/ngram/smollm2-replies.ngt", root ? root : ".");
+    t = ngram_table_load(path, 49152, 0, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    cr_assert_gt(ngram_table_entries(t), 10000u);
+    cr_assert_eq(ngram_table_max_order(t), 3u);
     ngram_table_free(t);
 }
