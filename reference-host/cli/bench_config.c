@@ -55,16 +55,6 @@ static int get_bool(ctx_t *c, const yaml_node_t *n, const char *key, int *out) {
     return 0;
 }
 
-static char *join_path(const char *dir, const char *p) {
-    size_t n = strlen(dir) + strlen(p) + 2;
-    char *s = malloc(n);
-    if (s) {
-        if (p[0] == '/' || !strcmp(dir, ".")) snprintf(s, n, "%s", p);
-        else snprintf(s, n, "%s/%s", dir, p);
-    }
-    return s;
-}
-
 /* byte offset of a mark: libyaml counts columns in characters, our text is UTF-8 */
 static size_t mark_offset(const ctx_t *c, yaml_mark_t m) {
     size_t i = 0, line = 0;
@@ -170,7 +160,7 @@ static int parse_entry(ctx_t *c, yaml_node_t *n, uint32_t index) {
         return fail(c, n, "configs[%u] '%s': needs 'config: FILE' or an inline 'strategy:'", index, e->name);
     char why[2048];
     if (config_node) {
-        if (!(e->source = join_path(c->b->dir, scalar(config_node)))) return fail(c, n, "out of memory");
+        if (!(e->source = config_path_join(c->b->dir, scalar(config_node)))) return fail(c, n, "out of memory");
         if (!(e->cfg = config_load_file(e->source, why, sizeof why)))
             return fail(c, config_node, "configs[%u] '%s': %s", index, e->name, why);
         return 0;
@@ -300,7 +290,7 @@ static int parse_root(ctx_t *c, yaml_node_t *root) {
             for (size_t i = 0; i < n; i++) {
                 yaml_node_t *s = yaml_document_get_node(c->doc, it[i]);
                 if (!scalar(s) || !*scalar(s)) return fail(c, s, "prompts[%zu] must be a file path", i);
-                b->prompts[i] = strchr(scalar(s), '/') ? join_path(b->dir, scalar(s)) : strdup(scalar(s));
+                b->prompts[i] = strchr(scalar(s), '/') ? config_path_join(b->dir, scalar(s)) : strdup(scalar(s));
                 if (!b->prompts[i]) return fail(c, s, "out of memory");
                 b->n_prompts = (uint32_t) i + 1;
             }
@@ -322,7 +312,7 @@ static int parse_root(ctx_t *c, yaml_node_t *root) {
         } else if (!strcmp(key, "model")) {
             if (!scalar(v) || !*scalar(v)) return fail(c, v, "'model' must be a file path");
             free(b->model);
-            if (!(b->model = join_path(b->dir, scalar(v)))) return fail(c, v, "out of memory");
+            if (!(b->model = config_path_join(b->dir, scalar(v)))) return fail(c, v, "out of memory");
         } else if (!strcmp(key, "temperatures")) {
             if (parse_list(c, v, key, &it, &n) != 0) return -1;
             if (n == 0 || n > 16) return fail(c, v, "'temperatures' needs 1..16 values");

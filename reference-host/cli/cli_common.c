@@ -39,6 +39,15 @@ char *cli_read_file(const char *path, size_t *len, char *err, size_t err_cap) {
     return buf;
 }
 
+char *cli_read_file_in(const char *dir, const char *name, size_t *len, char *err, size_t err_cap) {
+    char path[1024];
+    if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
+        snprintf(err, err_cap, "%s/%s: path too long", dir, name);
+        return NULL;
+    }
+    return cli_read_file(path, len, err, err_cap);
+}
+
 const char *cli_default_model(void) {
     static char path[4096];
     const char *env = getenv("DSTRAT_MODEL");

@@ -17,6 +17,8 @@
 
 /* Reads a whole file ("-" = stdin) into a NUL-terminated malloc'd buffer; NULL + message. */
 char *cli_read_file(const char *path, size_t *len, char *err, size_t err_cap);
+/* The same for dir/name (e.g. one array of a refhost draft-data directory). */
+char *cli_read_file_in(const char *dir, const char *name, size_t *len, char *err, size_t err_cap);
 
 /* The default model path: $DSTRAT_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf next to the
  * executable's source tree or the current directory. Returns a static string. */

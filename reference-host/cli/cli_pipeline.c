@@ -25,57 +25,68 @@ static const dstrat_param_desc_t mix_dparams[] = {
     DP(DSTRAT_PARAM_FLOAT, "lookup_weight", "0.5", 0, 1, "share of the n-gram's proposals when it has a match"),
 };
 #undef DP
+#define N_OF(a) ((uint32_t) (sizeof a / sizeof a[0]))
+static const struct {
+    uint32_t kind;
+    const dstrat_param_desc_t *descs;
+    uint32_t n;
+} dparams_by_kind[] = {
+    {CONFIG_DRAFT_NGRAM, ngram_dparams, N_OF(ngram_dparams)},
+    {CONFIG_DRAFT_HEAD, head_dparams, N_OF(head_dparams)},
+    {CONFIG_DRAFT_MIX, mix_dparams, N_OF(mix_dparams)},
+};
 
 int pipeline_draft_params(uint32_t kind, const char *file, const char *dir, const config_params_t *given,
                           pipeline_draft_params_t *out, char *err, size_t cap) {
-    const dstrat_param_desc_t *d = kind == CONFIG_DRAFT_MIX     ? mix_dparams
-                                   : kind == CONFIG_DRAFT_NGRAM ? ngram_dparams
-                                   : kind == CONFIG_DRAFT_HEAD  ? head_dparams
-                                                                : NULL;
-    const uint32_t nd = kind == CONFIG_DRAFT_MIX     ? sizeof mix_dparams / sizeof mix_dparams[0]
-                        : kind == CONFIG_DRAFT_NGRAM ? sizeof ngram_dparams / sizeof ngram_dparams[0]
-                        : kind == CONFIG_DRAFT_HEAD  ? 1
-                                                     : 0;
+    const dstrat_param_desc_t *d = NULL;
+    uint32_t nd = 0;
+    for (uint32_t i = 0; i < N_OF(dparams_by_kind); i++)
+        if (dparams_by_kind[i].kind == kind) {
+            d = dparams_by_kind[i].descs;
+            nd = dparams_by_kind[i].n;
+        }
     const uint32_t n = given ? given->n : 0;
+    const uint32_t line = given ? given->map_line : 0;
     const char *name = config_draft_kind_name(kind);
     if (!file) file = "<config>";
     char why[768];
-    dsp_value_t v[sizeof mix_dparams / sizeof mix_dparams[0]];
+    dsp_value_t v[N_OF(mix_dparams)];
     if (nd == 0 && n > 0) {
         snprintf(err, cap, "%s:%u: draft kind '%s' takes no params (given '%s')", file, given->line[0], name,
                  given->params[0].key);
         return EXIT_USAGE;
     }
     if (dsp_parse(d, nd, n ? given->params : NULL, n, v, why, sizeof why) != 0) {
-        snprintf(err, cap, "%s:%u: draft kind '%s': %s", file, given ? given->map_line : 0, name, why);
+        snprintf(err, cap, "%s:%u: draft kind '%s': %s", file, line, name, why);
         return EXIT_USAGE;
     }
     memset(out, 0, sizeof *out);
-    out->lookup_weight = 0.5f;
-    if (d == ngram_dparams || d == mix_dparams) {
+    if (dsp_find(d, nd, "min_n") >= 0) { /* the n-gram lookup: kinds ngram and mix */
         out->ngram.min_n = (uint32_t) dsp_get_int(d, nd, v, "min_n");
         out->ngram.max_n = (uint32_t) dsp_get_int(d, nd, v, "max_n");
         out->ngram.max_matches = (uint32_t) dsp_get_int(d, nd, v, "max_matches");
         out->ngram.table_below = (uint32_t) dsp_get_int(d, nd, v, "table_below");
         out->ngram.table_discount = (float) dsp_get_float(d, nd, v, "table_discount");
-        const char *t = dsp_get_str(d, nd, v, "table");
-        if (*t) {
-            const int rel = t[0] != '/' && dir && *dir;
-            if ((size_t) snprintf(out->table, sizeof out->table, "%s%s%s", rel ? dir : "", rel ? "/" : "", t) >=
-                sizeof out->table) {
-                snprintf(err, cap, "%s:%u: draft kind '%s': table path too long", file, given ? given->map_line : 0,
-                         name);
-                return EXIT_USAGE;
-            }
-        }
         if (out->ngram.min_n > out->ngram.max_n) {
-            snprintf(err, cap, "%s:%u: draft kind '%s': min_n %u is above max_n %u", file,
-                     given ? given->map_line : 0, name, out->ngram.min_n, out->ngram.max_n);
+            snprintf(err, cap, "%s:%u: draft kind '%s': min_n %u is above max_n %u", file, line, name,
+                     out->ngram.min_n, out->ngram.max_n);
             return EXIT_USAGE;
         }
+        const char *t = dsp_get_str(d, nd, v, "table");
+        if (*t) {
+            char *r = config_path_join(dir && *dir ? dir : ".", t);
+            const int fits = r && strlen(r) < sizeof out->table;
+            if (fits) memcpy(out->table, r, strlen(r) + 1);
+            free(r);
+            if (!fits) {
+                snprintf(err, cap, "%s:%u: draft kind '%s': %s", file, line, name,
+                         r ? "table path too long" : "out of memory");
+                return r ? EXIT_USAGE : EXIT_RUNTIME;
+            }
+        }
     }
-    if (d == head_dparams || d == mix_dparams) out->head_vocab = (uint32_t) dsp_get_int(d, nd, v, "vocab");
-    if (d == mix_dparams) out->lookup_weight = (float) dsp_get_float(d, nd, v, "lookup_weight");
+    if (dsp_find(d, nd, "vocab") >= 0) out->head_vocab = (uint32_t) dsp_get_int(d, nd, v, "vocab");
+    if (dsp_find(d, nd, "lookup_weight") >= 0) out->lookup_weight = (float) dsp_get_float(d, nd, v, "lookup_weight");
     return 0;
 }
 

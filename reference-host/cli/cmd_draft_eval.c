@@ -47,13 +47,6 @@ static uint64_t now_ns(void) {
     return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
-static void *read_all(const char *dir, const char *name, size_t *n) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    char err[256];
-    return cli_read_file(path, n, err, sizeof err);
-}
-
 static int argmax(const float *l, uint32_t n) {
     uint32_t b = 0;
     for (uint32_t i = 1; i < n; i++)
@@ -122,8 +115,9 @@ int cmd_draft_eval(int argc, char **argv) {
         return EXIT_USAGE;
     }
     size_t n_tok_b = 0, n_seq_b = 0;
-    int32_t *tokens = read_all(dir, "tokens.i32", &n_tok_b);
-    uint32_t *seqs = read_all(dir, "seqs.u32", &n_seq_b);
+    char rerr[256];
+    int32_t *tokens = (int32_t *) cli_read_file_in(dir, "tokens.i32", &n_tok_b, rerr, sizeof rerr);
+    uint32_t *seqs = (uint32_t *) cli_read_file_in(dir, "seqs.u32", &n_seq_b, rerr, sizeof rerr);
     if (!tokens || !seqs) {
         fprintf(stderr, "refhost draft-eval: %s has no tokens.i32/seqs.u32 (run refhost draft-data)\n", dir);
         free(tokens);

@@ -37,12 +37,6 @@ static int meta_get(const char *meta, const char *key, char *out, size_t cap) {
     return -1;
 }
 
-static void *read_in(const char *dir, const char *name, size_t *n, char *err, size_t cap) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return cli_read_file(path, n, err, cap);
-}
-
 int cmd_ngram_table(int argc, char **argv) {
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'}, {"out", required_argument, 0, 'o'},
@@ -78,10 +72,10 @@ int cmd_ngram_table(int argc, char **argv) {
     }
     char err[1024], val[64];
     size_t n_meta = 0, n_tok = 0, n_top = 0, n_seq = 0;
-    char *meta = read_in(dir, "meta.txt", &n_meta, err, sizeof err);
-    int32_t *tokens = meta ? read_in(dir, "tokens.i32", &n_tok, err, sizeof err) : NULL;
-    int32_t *top = tokens ? read_in(dir, "topk_id.i32", &n_top, err, sizeof err) : NULL;
-    uint32_t *seqs = top ? read_in(dir, "seqs.u32", &n_seq, err, sizeof err) : NULL;
+    char *meta = cli_read_file_in(dir, "meta.txt", &n_meta, err, sizeof err);
+    int32_t *tokens = meta ? (void *) cli_read_file_in(dir, "tokens.i32", &n_tok, err, sizeof err) : NULL;
+    int32_t *top = tokens ? (void *) cli_read_file_in(dir, "topk_id.i32", &n_top, err, sizeof err) : NULL;
+    uint32_t *seqs = top ? (void *) cli_read_file_in(dir, "seqs.u32", &n_seq, err, sizeof err) : NULL;
     int32_t *label = NULL;
     uint64_t *start = NULL, *len = NULL;
     int rc = EXIT_INPUT;

@@ -196,7 +196,7 @@ static char *dup_n(const char *s, size_t n) {
 }
 
 /* A relative path becomes <dir>/<path>; "." keeps it as it is (relative to the cwd). */
-static char *resolve_path(const char *dir, const char *path) {
+char *config_path_join(const char *dir, const char *path) {
     if (path[0] == '/' || !strcmp(dir, ".")) return strdup(path);
     size_t ld = strlen(dir), lp = strlen(path);
     char *r = malloc(ld + lp + 2);
@@ -326,7 +326,7 @@ static int parse_dir_list(ctx_t *c, const yaml_node_t *v) {
         yaml_node_t *it = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
         if (!it) return fail(c, line_of(v), "malformed list in 'plugin_path'");
         if (want_scalar(c, it, "plugin_path", "top level") != 0) return -1;
-        char *d = resolve_path(c->cfg->dir, text_of(it));
+        char *d = config_path_join(c->cfg->dir, text_of(it));
         if (!d) return fail(c, line_of(it), "out of memory");
         c->cfg->plugin_path[c->cfg->n_plugin_path++] = d;
     }
@@ -371,7 +371,7 @@ static int parse_field(ctx_t *c, const field_t *f, const section_t *s, const yam
     case F_PLUGIN: {
         char **dst = (char **) (base + f->off);
         char *val = (f->kind == F_PATH || (f->kind == F_PLUGIN && strchr(t, '/')))
-                        ? resolve_path(c->cfg->dir, t)
+                        ? config_path_join(c->cfg->dir, t)
                         : strdup(t);
         if (!val) return fail(c, line_of(v), "out of memory");
         free(*dst);
@@ -672,7 +672,7 @@ int config_resolve_param_paths(config_t *cfg, const dstrat_strategy_desc_t *desc
         /* the parameter's own default is a keyword (e.g. policy: builtin), not a file */
         const char *dflt = desc->params[i].default_value;
         if (v[0] == '/' || !strcmp(cfg->dir, ".") || (dflt && !strcmp(v, dflt))) continue;
-        char *r = resolve_path(cfg->dir, v);
+        char *r = config_path_join(cfg->dir, v);
         if (!r) return DSTRAT_E_NOMEM;
         free((char *) p->params[j].value);
         p->params[j].value = r;

@@ -106,6 +106,10 @@ int config_check_params(const config_t *cfg, const dstrat_strategy_desc_t *desc,
  * DSTRAT_E_NOMEM. */
 int config_resolve_param_paths(config_t *cfg, const dstrat_strategy_desc_t *desc);
 
+/* path as written in a file in dir: absolute paths and dir "." unchanged, else dir/path.
+ * malloc'd (NULL when out of memory). */
+char *config_path_join(const char *dir, const char *path);
+
 /* "none", "ngram", "model", "head", "mix" */
 const char *config_draft_kind_name(uint32_t kind);
 

@@ -97,9 +97,11 @@ static uint32_t predict(const ngram_draft_t *d, const int32_t *suffix, uint32_t 
                         float *rest) {
     const int32_t *c = d->committed;
     const uint32_t n = d->n_committed;
+    int table_tried = !d->p.table;
     *rest = 0.0f;
     for (uint32_t len = k < d->p.max_n ? k : d->p.max_n; len >= d->p.min_n && len > 0; len--) {
-        if (d->p.table && len < d->p.table_below) { /* a short match: the table knows better, if it knows */
+        if (!table_tried && len < d->p.table_below) { /* a short match: the table knows better, if it knows */
+            table_tried = 1;
             const uint32_t nt = from_table(d, suffix, k, fol, fol_logit, rest);
             if (nt) return nt;
         }
@@ -126,8 +128,7 @@ static uint32_t predict(const ngram_draft_t *d, const int32_t *suffix, uint32_t 
             return nf;
         }
     }
-    if (d->p.table) return from_table(d, suffix, k, fol, fol_logit, rest);
-    return 0;
+    return table_tried ? 0 : from_table(d, suffix, k, fol, fol_logit, rest);
 }
 
 static int record_nodes(ngram_draft_t *d, uint32_t first_id, const int32_t *tokens, const int32_t *parent, uint32_t n) {
