@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -221,4 +222,24 @@ Test(cli, ngram_table_problems_are_clear_errors) {
     rc = refhost_run(out, sizeof out, "ngram-table --data %s/nodata --out %s/x.ngt", g_dir, g_dir);
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert(strstr(out, "draft-data"), "%s", out);
+}
+
+Test(cli, ngram_table_rejects_an_inconsistent_data_dir) {
+    char path[400], out[8192], dir[320];
+    snprintf(dir, sizeof dir, "%s/dd", g_dir);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    /* every array present, but meta.txt lacks target_fingerprint */
+    write_file("dd/meta.txt", "n_vocab=50\ntopk=2\n", path, sizeof path);
+    write_file("dd/tokens.i32", "AAAABBBB", path, sizeof path);          /* 2 tokens */
+    write_file("dd/topk_id.i32", "CCCCDDDDEEEEFFFF", path, sizeof path); /* 2 x topk 2 */
+    write_file("dd/seqs.u32", "", path, sizeof path);                    /* no sequences */
+    int rc = refhost_run(out, sizeof out, "ngram-table --data %s --out %s/x.ngt", dir, g_dir);
+    cr_assert_eq(rc, 3, "%s", out);
+    cr_assert(strstr(out, "target_fingerprint"), "%s", out);
+    /* the arrays disagree in size: topk_id.i32 is one row short */
+    write_file("dd/meta.txt", "n_vocab=50\ntopk=2\ntarget_fingerprint=1234\n", path, sizeof path);
+    write_file("dd/topk_id.i32", "CCCCDDDD", path, sizeof path);
+    rc = refhost_run(out, sizeof out, "ngram-table --data %s --out %s/x.ngt", dir, g_dir);
+    cr_assert_eq(rc, 3, "%s", out);
+    cr_assert(strstr(out, "disagree"), "%s", out);
 }
