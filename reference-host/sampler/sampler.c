@@ -78,11 +78,113 @@ static int cmp_desc(const void *a, const void *b, void *vals_) {
     return (ia > ib) - (ia < ib);
 }
 
-/* Keeps the k best of idx[0..m) at the front, sorted; returns k. */
+/* Keeps the k best of idx[0..m) at the front, sorted; returns min(k, m). Only the candidates
+ * that can be among the k best are sorted: a bounded selection pass first finds a value that at
+ * least k entries reach (m log m on 49k logits per verified node was the cost to avoid). */
 static uint32_t select_top(const float *vals, int32_t *idx, uint32_t m, uint32_t k) {
-    /* qsort is O(m log m); fine for one call per verified node (see bench time split) */
-    qsort_r(idx, m, sizeof *idx, cmp_desc, (void *) vals);  /* re-entrant: no global state */
-    return k < m ? k : m;
+    if (k > m) k = m;
+    if (k < m) {
+        /* quickselect on (value desc, id asc): afterwards idx[0..k) holds the k best */
+        uint32_t lo = 0, hi = m - 1;
+        while (lo < hi) {
+            const int32_t pivot = idx[lo + (hi - lo) / 2];
+            uint32_t i = lo, j = hi;
+            for (;;) {
+                while (cmp_desc(&idx[i], &pivot, (void *) vals) < 0) i++;
+                while (cmp_desc(&idx[j], &pivot, (void *) vals) > 0) j--;
+                if (i >= j) break;
+                const int32_t t = idx[i];
+                idx[i] = idx[j];
+                idx[j] = t;
+                i++;
+                j--;
+            }
+            if (k - 1 <= j) hi = j;
+            else lo = j + 1;
+        }
+    }
+    qsort_r(idx, k, sizeof *idx, cmp_desc, (void *) vals); /* re-entrant: no global state */
+    return k;
+}
+
+/* exp(x) for x <= 0 in float (Cephes' polynomial, relative error ~1e-7); branch-free so the
+ * loops below vectorise. Below -87 it returns exp(-87), a mass no sampler decision can see. */
+static inline float exp_nonpos(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    const float n = (float) (int32_t) (x * 1.44269504f - 0.5f); /* round(x / ln 2), x <= 0 */
+    const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float y = p * r * r + r + 1.0f;
+    const int32_t bits = ((int32_t) n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return y * scale;
+}
+
+/* The same function on 16 lanes (GCC/clang vector extensions: SSE2 by default, AVX2 in the
+ * clone picked at run time); lane by lane it is the scalar code above. */
+#define LANES 16
+typedef float vf_t __attribute__((vector_size(4 * LANES)));
+typedef int32_t vi_t __attribute__((vector_size(4 * LANES)));
+#pragma GCC diagnostic ignored "-Wpsabi" /* static helpers, always inlined: no ABI boundary */
+#define VINL static inline __attribute__((always_inline))
+
+VINL vf_t vselect(vi_t m, vf_t a, vf_t b) { return (vf_t) (((vi_t) a & m) | ((vi_t) b & ~m)); }
+
+VINL vf_t vexp_nonpos(vf_t x) {
+    const vf_t floor_ = (vf_t) {0} - 87.0f;
+    x = vselect(x < floor_, floor_, x);
+    const vf_t n = __builtin_convertvector(__builtin_convertvector(x * 1.44269504f - 0.5f, vi_t), vf_t);
+    const vf_t r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    vf_t p = (vf_t) {0} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const vf_t y = p * r * r + r + 1.0f;
+    const vi_t bits = (__builtin_convertvector(n, vi_t) + 127) << 23;
+    return y * (vf_t) bits;
+}
+
+#define VFN __attribute__((target_clones("avx2", "default")))
+
+VFN static float max_of(const float *x, uint32_t n) {
+    vf_t m = (vf_t) {0} - INFINITY;
+    uint32_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        vf_t v;
+        memcpy(&v, x + i, sizeof v);
+        m = vselect(v > m, v, m); /* NaN never wins */
+    }
+    float r = -INFINITY;
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    for (int l = 0; l < LANES; l++) r = m[l] > r ? m[l] : r;
+    return r;
+}
+
+/* sum of exp(x[i] - mx) over x[i] <= mx, accumulated per lane in float, lanes in double */
+VFN static double sum_exp(const float *x, uint32_t n, float mx) {
+    vf_t acc = {0};
+    uint32_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        vf_t d;
+        memcpy(&d, x + i, sizeof d);
+        d = d - mx;
+        acc += vselect(d == d, vexp_nonpos(d), (vf_t) {0}); /* NaN logits carry no mass */
+    }
+    double z = 0.0;
+    for (; i < n; i++) {
+        const float d = x[i] - mx;
+        z += d == d ? (double) exp_nonpos(d) : 0.0;
+    }
+    for (int l = 0; l < LANES; l++) z += (double) acc[l];
+    return z;
 }
 
 void sampler_logp(const sampler_params_t *p, const float *logits, uint32_t n, float *logp,
@@ -94,41 +196,55 @@ void sampler_logp(const sampler_params_t *p, const float *logits, uint32_t n, fl
 
     uint32_t keep = n;
     int sorted = 0;
-    if ((p->top_k > 0 && (uint32_t) p->top_k < n) || p->top_p < 1.0f) {
-        for (uint32_t i = 0; i < n; i++) idx[i] = (int32_t) i;
-        uint32_t k = (p->top_k > 0 && (uint32_t) p->top_k < n) ? (uint32_t) p->top_k : n;
-        keep = select_top(scaled, idx, n, k);
+    double z_all = 0.0; /* top-p alone: the normaliser over every token, once known */
+    const int use_k = p->top_k > 0 && (uint32_t) p->top_k < n;
+    if (use_k || p->top_p < 1.0f) {
+        uint32_t m = n;
+        if (!use_k) {
+            /* the top-p set lies among the tokens within e^-16 of the best whenever they hold
+             * top_p of the mass (they sort before every other token): sort only those */
+            const float mx = max_of(scaled, n);
+            z_all = sum_exp(scaled, n, mx);
+            uint32_t c = 0;
+            double zc = 0.0;
+            for (uint32_t i = 0; i < n; i++)
+                if (scaled[i] >= mx - 16.0f) {
+                    idx[c++] = (int32_t) i;
+                    zc += exp_nonpos(scaled[i] - mx);
+                }
+            if (zc >= (double) p->top_p * z_all) m = c;
+        }
+        if (m == n)
+            for (uint32_t i = 0; i < n; i++) idx[i] = (int32_t) i;
+        keep = select_top(scaled, idx, m, use_k ? (uint32_t) p->top_k : m);
         sorted = 1;
     }
     if (sorted && p->top_p < 1.0f) {
-        /* softmax over the kept set, then the smallest prefix with mass >= top_p */
-        double mx = scaled[idx[0]], z = 0.0;
-        for (uint32_t j = 0; j < keep; j++) z += exp((double) scaled[idx[j]] - mx);
+        /* softmax over the kept set (every token without top-k), then the smallest prefix with
+         * mass >= top_p */
+        const float mx = scaled[idx[0]];
+        double z = z_all;
+        if (use_k || !(z > 0.0))
+            for (uint32_t j = 0; j < keep; j++) z += exp_nonpos(scaled[idx[j]] - mx);
         double cum = 0.0;
         uint32_t j = 0;
         for (; j < keep; j++) {
-            cum += exp((double) scaled[idx[j]] - mx) / z;
+            cum += exp_nonpos(scaled[idx[j]] - mx) / z;
             if (cum >= (double) p->top_p) { j++; break; }
         }
         keep = j < 1 ? 1 : j;
     }
 
-    double mx = -INFINITY;
-    if (sorted) {
-        mx = scaled[idx[0]];
-    } else {
-        for (uint32_t i = 0; i < n; i++)
-            if (scaled[i] > mx) mx = scaled[i];
+    if (!sorted) { /* the common case (temperature alone): vector passes, no sort */
+        const float mx = max_of(scaled, n);
+        const float lz = mx + (float) log(sum_exp(scaled, n, mx));
+        for (uint32_t i = 0; i < n; i++) logp[i] = scaled[i] - lz;
+        return;
     }
+    const float mx = scaled[idx[0]];
     double z = 0.0;
-    if (sorted) {
-        for (uint32_t j = 0; j < keep; j++) z += exp((double) scaled[idx[j]] - mx);
-        double lz = mx + log(z);
-        for (uint32_t i = 0; i < n; i++) logp[i] = -INFINITY;
-        for (uint32_t j = 0; j < keep; j++) logp[idx[j]] = (float) ((double) scaled[idx[j]] - lz);
-    } else {
-        for (uint32_t i = 0; i < n; i++) z += exp((double) scaled[i] - mx);
-        double lz = mx + log(z);
-        for (uint32_t i = 0; i < n; i++) logp[i] = (float) ((double) scaled[i] - lz);
-    }
+    for (uint32_t j = 0; j < keep; j++) z += exp_nonpos(scaled[idx[j]] - mx);
+    const float lz = mx + (float) log(z);
+    for (uint32_t i = 0; i < n; i++) logp[i] = -INFINITY;
+    for (uint32_t j = 0; j < keep; j++) logp[idx[j]] = scaled[idx[j]] - lz;
 }
