@@ -10,20 +10,36 @@ static double prob(float lp) {
     return isfinite(lp) ? exp((double) lp) : 0.0;
 }
 
+#define DSW_MARKS 256 /* prefix sums kept at block ends: the second pass scans one block */
+
 int32_t dsw_sample(const float *logp, uint32_t n, double u) {
+    /* pass 1: the total, in ascending t exactly as defined, remembering the running sum at each
+     * block end; pass 2 then resumes the same running sum from the block the target falls in, so
+     * every partial sum it compares is the defined one (bit for bit) at a fraction of the exps */
+    const uint32_t block = n / DSW_MARKS + 1;
+    double mark[DSW_MARKS + 1];
     double total = 0.0;
-    for (uint32_t t = 0; t < n; t++) total += prob(logp[t]);
+    uint32_t n_marks = 0;
+    for (uint32_t t = 0; t < n; t++) {
+        total += prob(logp[t]);
+        if ((t + 1) % block == 0) mark[n_marks++] = total; /* running sum over [0, t] */
+    }
     if (!(total > 0.0)) return -1;
     const double target = u * total;
-    double acc = 0.0;
+    uint32_t b = 0; /* first block whose end sum exceeds the target; the scan starts there */
+    while (b < n_marks && !(target < mark[b])) b++;
+    double acc = b ? mark[b - 1] : 0.0;
     int32_t last = -1;
-    for (uint32_t t = 0; t < n; t++) {
+    for (uint32_t t = b * block; t < n; t++) {
         const double p = prob(logp[t]);
         if (!(p > 0.0)) continue;
         acc += p;
         last = (int32_t) t;
         if (target < acc) return last;
     }
+    /* rounding left no partial sum above the target: the largest t with p > 0 */
+    for (int64_t t = (int64_t) n - 1; t >= 0; t--)
+        if (prob(logp[t]) > 0.0) return (int32_t) t;
     return last;
 }
 

@@ -155,6 +155,55 @@ Test(walk, sample_inverse_cdf) {
     }
 }
 
+/* the definition in walk.h, word for word: one sequential pass for the total, one for the scan */
+static int32_t sample_by_definition(const float *logp, uint32_t n, double u) {
+    double total = 0.0;
+    for (uint32_t t = 0; t < n; t++) total += isfinite(logp[t]) ? exp((double) logp[t]) : 0.0;
+    if (!(total > 0.0)) return -1;
+    double acc = 0.0;
+    int32_t last = -1;
+    for (uint32_t t = 0; t < n; t++) {
+        const double p = isfinite(logp[t]) ? exp((double) logp[t]) : 0.0;
+        if (!(p > 0.0)) continue;
+        acc += p;
+        last = (int32_t) t;
+        if (u * total < acc) return last;
+    }
+    return last;
+}
+
+/* dsw_sample skips ahead by block sums; it must pick exactly the defined token, for every length
+ * (blocks full or not), zero-mass runs, u on a partial sum, and u = 0 or next to 1 */
+Test(walk, sample_equals_its_definition) {
+    static float lp[70000];
+    uint64_t k = 0, checked = 0;
+    const uint32_t lens[] = {1, 2, 3, 255, 256, 257, 511, 512, 1000, 49152, 65537};
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        const uint32_t n = lens[li];
+        for (int rep = 0; rep < 6; rep++) {
+            for (uint32_t t = 0; t < n; t++) {
+                const double r = dstrat_keyed_u01(11, k++);
+                lp[t] = rep == 1 && r < 0.9 ? -INFINITY                                    /* mostly empty */
+                      : rep == 2 && t > n / 3 ? -INFINITY                                  /* empty tail */
+                      : rep == 3 && r < 0.01 ? NAN : (float) (-20.0 * dstrat_keyed_u01(12, k++));
+            }
+            if (rep == 4) lp[n - 1] = 0.0f, lp[0] = -INFINITY; /* mass at the very end */
+            for (int j = 0; j < 300; j++) {
+                double u = j == 0 ? 0.0 : j == 1 ? 0.9999999999999999 : dstrat_keyed_u01(13, k++);
+                if (j == 2 && n > 2) { /* u * total exactly on a partial sum (up to rounding) */
+                    double tot = 0, part = 0;
+                    for (uint32_t t = 0; t < n; t++) tot += isfinite(lp[t]) ? exp((double) lp[t]) : 0.0;
+                    for (uint32_t t = 0; t < n / 2; t++) part += isfinite(lp[t]) ? exp((double) lp[t]) : 0.0;
+                    u = tot > 0 ? part / tot : 0.5;
+                }
+                cr_assert_eq(dsw_sample(lp, n, u), sample_by_definition(lp, n, u), "n %u rep %d u %.17g", n, rep, u);
+                checked++;
+            }
+        }
+    }
+    cr_assert_gt(checked, 10000);
+}
+
 Test(walk, greedy_and_sampling_walks) {
     /* root 0 -> 1 (tok 5) -> 2 (tok 6); root -> 3 (tok 7) */
     int32_t tok[] = {9, 5, 6, 7}, par[] = {-1, 0, 1, 0}, path[4];
