@@ -107,27 +107,9 @@ static uint32_t select_top(const float *vals, int32_t *idx, uint32_t m, uint32_t
     return k;
 }
 
-/* exp(x) for x <= 0 in float (Cephes' polynomial, relative error ~1e-7); branch-free so the
- * loops below vectorise. Below -87 it returns exp(-87), a mass no sampler decision can see. */
-static inline float exp_nonpos(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    const float n = (float) (int32_t) (x * 1.44269504f - 0.5f); /* round(x / ln 2), x <= 0 */
-    const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const float y = p * r * r + r + 1.0f;
-    const int32_t bits = ((int32_t) n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return y * scale;
-}
-
-/* The same function on 16 lanes (GCC/clang vector extensions: SSE2 by default, AVX2 in the
- * clone picked at run time); lane by lane it is the scalar code above. */
+/* exp(x) for x <= 0 on 16 lanes (GCC/clang vector extensions: SSE2 by default, AVX2 in the
+ * clones picked at run time): Cephes' polynomial, relative error ~1e-7, branch-free. Below -87 it
+ * returns exp(-87), a mass no sampler decision can see. */
 #define LANES 16
 typedef float vf_t __attribute__((vector_size(4 * LANES)));
 typedef int32_t vi_t __attribute__((vector_size(4 * LANES)));
@@ -151,6 +133,9 @@ VINL vf_t vexp_nonpos(vf_t x) {
     const vi_t bits = (__builtin_convertvector(n, vi_t) + 127) << 23;
     return y * (vf_t) bits;
 }
+
+/* one value: lane 0 of the same code, so scalar and vector paths agree */
+static float exp_nonpos(float x) { return vexp_nonpos((vf_t) {0} + x)[0]; }
 
 #define VFN __attribute__((target_clones("avx2", "default")))
 
