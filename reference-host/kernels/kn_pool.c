@@ -2,7 +2,12 @@
  *
  * A job is published by storing (generation, next task = 0) into one 64-bit atomic; every thread,
  * the caller included, claims tasks from it with a compare-and-swap that also checks the
- * generation, so a worker that wakes late can never run a task of a finished job. The caller
+ * generation, so a worker that wakes late can never run a task of a finished job. Before the new
+ * job's fields are written, the old claim word is closed (new generation, no task left): a late
+ * worker may read the new fn/ctx/n_tasks next to the old, exhausted claim word, and without the
+ * close its compare-and-swap on that word would succeed whenever the new job has more tasks,
+ * running a task nobody waits for (its extra completion then lets a later caller return while a
+ * task still uses that caller's stack). The caller
  * waits only for tasks that were actually claimed: if the workers are descheduled (the machine is
  * shared), it simply runs every task itself instead of waiting for them to be scheduled.
  * Workers spin for a while between jobs (decode issues microsecond-sized jobs back to back),
@@ -22,7 +27,17 @@
 
 #include "kernels.h"
 
-#define SPIN_ITERS 20000    /* ~0.5 ms of spinning before a worker sleeps */
+#define SPIN_ITERS 20000
+#define CLAIM_CLOSED 0xffffffffu /* task index of a closed claim word: above any job's n_tasks */
+
+/* Tests build this file with KN_POOL_TEST_HOOKS to stretch the two windows a race lives in (a
+ * worker late to a job, a job half published); production builds compile the calls away. */
+#ifdef KN_POOL_TEST_HOOKS
+void (*kn_pool_test_hook)(void);
+#define TEST_HOOK() do { if (kn_pool_test_hook) kn_pool_test_hook(); } while (0)
+#else
+#define TEST_HOOK() ((void)0)
+#endif    /* ~0.5 ms of spinning before a worker sleeps */
 
 typedef void (*task_fn)(void *ctx, int64_t i);
 
@@ -44,9 +59,11 @@ struct kn_pool {
 /* claims and runs tasks of generation g until none are left; returns how many it ran */
 static void run_tasks(kn_pool_t *p, uint32_t g)
 {
-    task_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
-    void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
-    int64_t n = atomic_load_explicit(&p->n_tasks, memory_order_relaxed);
+    TEST_HOOK();
+    /* acquire: the claim word is read after these (see the close in kn_pool_run) */
+    task_fn fn = atomic_load_explicit(&p->fn, memory_order_acquire);
+    void *ctx = atomic_load_explicit(&p->ctx, memory_order_acquire);
+    int64_t n = atomic_load_explicit(&p->n_tasks, memory_order_acquire);
     uint64_t v = atomic_load_explicit(&p->claim, memory_order_acquire);
     for (;;) {
         if ((uint32_t)(v >> 32) != g || (int64_t)(v & 0xffffffffu) >= n)
@@ -155,10 +172,14 @@ void kn_pool_run(kn_pool_t *p, void (*fn)(void *ctx, int64_t i), void *ctx, int6
     /* the previous job is complete (all its tasks done), so nobody reads these fields now
      * except late workers, which the generation check in run_tasks turns away */
     uint32_t g = (uint32_t)atomic_load(&p->gen) + 1;
-    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
-    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
-    atomic_store_explicit(&p->n_tasks, n_tasks, memory_order_relaxed);
+    /* close the old claim word first (see the top): a worker that sees any field written below
+     * also sees the close, and a compare-and-swap against the old word fails from now on */
+    atomic_store_explicit(&p->claim, (uint64_t)g << 32 | CLAIM_CLOSED, memory_order_relaxed);
+    atomic_store_explicit(&p->fn, fn, memory_order_release);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_release);
+    atomic_store_explicit(&p->n_tasks, n_tasks, memory_order_release);
     atomic_store_explicit(&p->n_done, 0, memory_order_relaxed);
+    TEST_HOOK();
     atomic_store_explicit(&p->claim, (uint64_t)g << 32, memory_order_release);
     /* seq_cst bump, then the sleeper check: pairs with the worker's increment-then-recheck */
     atomic_store(&p->gen, g);
