@@ -1,7 +1,6 @@
 /* Tests of the CPU kernels against straightforward double-precision references written here
  * from the format descriptions (gguf-llama-facts.md §2), not from the kernels' code. */
 #include <criterion/criterion.h>
-#include <stdatomic.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -730,61 +729,3 @@ Test(pool, runs_every_task_once)
     }
 }
 
-/* Jobs whose context lives on the caller's stack (as kn_matmul's do) must be finished with before
- * kn_pool_run returns: a task that ran late, twice, or with another job's context would find the
- * context's seal broken or its own slot already counted. Many tiny back-to-back jobs of two kinds,
- * tasks long enough for the workers to take part. */
-typedef struct {
-    uint64_t seal;
-    int64_t n;
-    int32_t *slot;
-} stack_job_t;
-#define SEAL UINT64_C(0x5ea1ed0fca11ab1e)
-static atomic_int stale_hits;
-static void stack_task(void *ctx, int64_t i)
-{
-    stack_job_t *j = ctx;
-    for (volatile int s = 0; s < 300; s++) {}
-    if (j->seal != SEAL || i < 0 || i >= j->n || j->slot[i] != 0)
-        atomic_fetch_add(&stale_hits, 1);
-    else
-        j->slot[i] = 1;
-}
-static void other_task(void *ctx, int64_t i)
-{
-    double *d = ctx;    /* a different layout: read as a stack_job_t it breaks the seal */
-    d[i % 4] += 1.0;
-}
-static int one_stack_job(kn_pool_t *p, int64_t n)
-{
-    int32_t slot[16] = {0};
-    stack_job_t j = {SEAL, n, slot};
-    kn_pool_run(p, stack_task, &j, n);
-    int missed = 0;
-    for (int64_t i = 0; i < n; i++)
-        missed += slot[i] != 1;
-    j.seal = 0; /* anything still holding &j from now on is caught */
-    return missed;
-}
-static void one_other_job(kn_pool_t *p)
-{
-    double d[4] = {0};
-    kn_pool_run(p, other_task, d, 3);
-}
-
-Test(pool, stack_contexts_are_done_with_on_return)
-{
-    for (int threads = 2; threads <= 3; threads++) {
-        kn_pool_t *p = kn_pool_create(threads);
-        cr_assert_not_null(p);
-        int missed = 0;
-        for (int rep = 0; rep < 50000; rep++) {
-            missed += one_stack_job(p, 2 + rep % 15);
-            if (rep % 3 == 0)
-                one_other_job(p);
-        }
-        kn_pool_free(p);
-        cr_assert_eq(missed, 0, "threads %d: tasks not run before kn_pool_run returned", threads);
-        cr_assert_eq(atomic_load(&stale_hits), 0, "threads %d: a task ran with a finished job's context", threads);
-    }
-}

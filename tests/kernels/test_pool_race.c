@@ -38,6 +38,12 @@ static void task(void *ctx, int64_t i)
         j->slot[i] = 1;
 }
 
+static void other_task(void *ctx, int64_t i)
+{
+    double *d = ctx; /* another layout: read as a job_t it breaks the seal */
+    d[i % 4] += 1.0;
+}
+
 static long one_job(kn_pool_t *p, int64_t n)
 {
     int32_t slot[16] = {0};
@@ -50,16 +56,35 @@ static long one_job(kn_pool_t *p, int64_t n)
     return missed;
 }
 
+/* many back-to-back jobs; every third is of another kind with another context layout */
+static void run_jobs(int threads, long n_jobs, const char *what)
+{
+    kn_pool_t *p = kn_pool_create(threads);
+    cr_assert_not_null(p);
+    long missed = 0;
+    for (long it = 0; it < n_jobs; it++) {
+        missed += one_job(p, it & 1 ? 2 : 12);
+        if (it % 3 == 0) {
+            double d[4] = {0};
+            kn_pool_run(p, other_task, d, 3);
+        }
+    }
+    kn_pool_free(p);
+    cr_assert_eq(missed, 0, "%s, %d threads: %ld tasks had not run when kn_pool_run returned", what, threads, missed);
+    cr_assert_eq(atomic_load(&stale), 0, "%s, %d threads: %ld tasks ran with a finished job's context", what, threads,
+                 (long) atomic_load(&stale));
+}
+
+Test(pool_race, stack_contexts_are_done_with_on_return)
+{
+    for (int threads = 2; threads <= 3; threads++)
+        run_jobs(threads, 50000, "no delays");
+}
+
 Test(pool_race, late_workers_never_run_a_task_nobody_waits_for)
 {
     kn_pool_test_hook = random_delay;
-    kn_pool_t *p = kn_pool_create(2);
-    cr_assert_not_null(p);
-    long missed = 0;
-    for (long it = 0; it < 300000; it++)
-        missed += one_job(p, it & 1 ? 2 : 12);
-    kn_pool_free(p);
+    for (int threads = 2; threads <= 3; threads++)
+        run_jobs(threads, 150000, "stretched windows");
     kn_pool_test_hook = NULL;
-    cr_assert_eq(missed, 0, "%ld tasks had not run when kn_pool_run returned", missed);
-    cr_assert_eq(atomic_load(&stale), 0, "%ld tasks ran with a finished job's context", (long)atomic_load(&stale));
 }
