@@ -27,7 +27,7 @@
 
 #include "kernels.h"
 
-#define SPIN_ITERS 20000
+#define SPIN_ITERS 20000    /* ~0.5 ms of spinning before a worker sleeps */
 #define CLAIM_CLOSED 0xffffffffu /* task index of a closed claim word: above any job's n_tasks */
 
 /* Tests build this file with KN_POOL_TEST_HOOKS to stretch the two windows a race lives in (a
@@ -37,7 +37,7 @@ void (*kn_pool_test_hook)(void);
 #define TEST_HOOK() do { if (kn_pool_test_hook) kn_pool_test_hook(); } while (0)
 #else
 #define TEST_HOOK() ((void)0)
-#endif    /* ~0.5 ms of spinning before a worker sleeps */
+#endif
 
 typedef void (*task_fn)(void *ctx, int64_t i);
 
@@ -170,7 +170,7 @@ void kn_pool_run(kn_pool_t *p, void (*fn)(void *ctx, int64_t i), void *ctx, int6
         return;
     }
     /* the previous job is complete (all its tasks done), so nobody reads these fields now
-     * except late workers, which the generation check in run_tasks turns away */
+     * except late workers, which the close below and the generation check turn away */
     uint32_t g = (uint32_t)atomic_load(&p->gen) + 1;
     /* close the old claim word first (see the top): a worker that sees any field written below
      * also sees the close, and a compare-and-swap against the old word fails from now on */
