@@ -78,9 +78,9 @@ static int cmp_desc(const void *a, const void *b, void *vals_) {
     return (ia > ib) - (ia < ib);
 }
 
-/* Keeps the k best of idx[0..m) at the front, sorted; returns min(k, m). Only the candidates
- * that can be among the k best are sorted: a bounded selection pass first finds a value that at
- * least k entries reach (m log m on 49k logits per verified node was the cost to avoid). */
+/* Keeps the k best of idx[0..m) at the front, sorted; returns min(k, m). A quickselect moves the
+ * k best to the front, then only those are sorted (m log m on 49k logits per verified node was the
+ * cost to avoid). */
 static uint32_t select_top(const float *vals, int32_t *idx, uint32_t m, uint32_t k) {
     if (k > m) k = m;
     if (k < m) {
