@@ -172,6 +172,13 @@ VFN static double sum_exp(const float *x, uint32_t n, float mx) {
     return z;
 }
 
+/* sum of exp(scaled[idx[j]] - mx) over the first keep entries of idx, in that order */
+static double sum_kept(const float *scaled, const int32_t *idx, uint32_t keep, float mx) {
+    double z = 0.0;
+    for (uint32_t j = 0; j < keep; j++) z += exp_nonpos(scaled[idx[j]] - mx);
+    return z;
+}
+
 void sampler_logp(const sampler_params_t *p, const float *logits, uint32_t n, float *logp,
                   void *scratch) {
     float *scaled = (float *) scratch;
@@ -179,38 +186,37 @@ void sampler_logp(const sampler_params_t *p, const float *logits, uint32_t n, fl
     const float inv_t = 1.0f / p->temperature;
     for (uint32_t i = 0; i < n; i++) scaled[i] = logits[i] * inv_t;
 
-    uint32_t keep = n;
-    int sorted = 0;
-    double z_all = 0.0; /* top-p alone: the normaliser over every token, once known */
     const int use_k = p->top_k > 0 && (uint32_t) p->top_k < n;
-    if (use_k || p->top_p < 1.0f) {
-        uint32_t m = n;
-        if (!use_k) {
-            /* the top-p set lies among the tokens within e^-16 of the best whenever they hold
-             * top_p of the mass (they sort before every other token): sort only those */
-            const float mx = max_of(scaled, n);
-            z_all = sum_exp(scaled, n, mx);
-            uint32_t c = 0;
-            double zc = 0.0;
-            for (uint32_t i = 0; i < n; i++)
-                if (scaled[i] >= mx - 16.0f) {
-                    idx[c++] = (int32_t) i;
-                    zc += exp_nonpos(scaled[i] - mx);
-                }
-            if (zc >= (double) p->top_p * z_all) m = c;
-        }
-        if (m == n)
-            for (uint32_t i = 0; i < n; i++) idx[i] = (int32_t) i;
-        keep = select_top(scaled, idx, m, use_k ? (uint32_t) p->top_k : m);
-        sorted = 1;
+    if (!use_k && !(p->top_p < 1.0f)) { /* the common case (temperature alone): vector passes, no sort */
+        const float mx = max_of(scaled, n);
+        const float lz = mx + (float) log(sum_exp(scaled, n, mx));
+        for (uint32_t i = 0; i < n; i++) logp[i] = scaled[i] - lz;
+        return;
     }
-    if (sorted && p->top_p < 1.0f) {
-        /* softmax over the kept set (every token without top-k), then the smallest prefix with
-         * mass >= top_p */
-        const float mx = scaled[idx[0]];
-        double z = z_all;
-        if (use_k || !(z > 0.0))
-            for (uint32_t j = 0; j < keep; j++) z += exp_nonpos(scaled[idx[j]] - mx);
+    uint32_t m = n;
+    double z_all = 0.0; /* top-p alone: the normaliser over every token */
+    if (!use_k) {
+        /* the top-p set lies among the tokens within e^-16 of the best whenever they hold
+         * top_p of the mass (they sort before every other token): sort only those */
+        const float mx = max_of(scaled, n);
+        z_all = sum_exp(scaled, n, mx);
+        uint32_t c = 0;
+        double zc = 0.0;
+        for (uint32_t i = 0; i < n; i++)
+            if (scaled[i] >= mx - 16.0f) {
+                idx[c++] = (int32_t) i;
+                zc += exp_nonpos(scaled[i] - mx);
+            }
+        if (zc >= (double) p->top_p * z_all) m = c;
+    }
+    if (m == n)
+        for (uint32_t i = 0; i < n; i++) idx[i] = (int32_t) i;
+    uint32_t keep = select_top(scaled, idx, m, use_k ? (uint32_t) p->top_k : m);
+    const float mx = scaled[idx[0]];
+    if (p->top_p < 1.0f) {
+        /* softmax over the kept set (every token without top-k; summed again over the kept ones
+         * when nothing had mass), then the smallest prefix with mass >= top_p */
+        const double z = use_k || !(z_all > 0.0) ? sum_kept(scaled, idx, keep, mx) : z_all;
         double cum = 0.0;
         uint32_t j = 0;
         for (; j < keep; j++) {
@@ -219,17 +225,7 @@ void sampler_logp(const sampler_params_t *p, const float *logits, uint32_t n, fl
         }
         keep = j < 1 ? 1 : j;
     }
-
-    if (!sorted) { /* the common case (temperature alone): vector passes, no sort */
-        const float mx = max_of(scaled, n);
-        const float lz = mx + (float) log(sum_exp(scaled, n, mx));
-        for (uint32_t i = 0; i < n; i++) logp[i] = scaled[i] - lz;
-        return;
-    }
-    const float mx = scaled[idx[0]];
-    double z = 0.0;
-    for (uint32_t j = 0; j < keep; j++) z += exp_nonpos(scaled[idx[j]] - mx);
-    const float lz = mx + (float) log(z);
+    const float lz = mx + (float) log(sum_kept(scaled, idx, keep, mx));
     for (uint32_t i = 0; i < n; i++) logp[i] = -INFINITY;
     for (uint32_t j = 0; j < keep; j++) logp[idx[j]] = scaled[idx[j]] - lz;
 }
