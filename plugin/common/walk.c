@@ -37,9 +37,10 @@ int32_t dsw_sample(const float *logp, uint32_t n, double u) {
         last = (int32_t) t;
         if (target < acc) return last;
     }
-    /* rounding left no partial sum above the target: the largest t with p > 0 */
-    for (int64_t t = (int64_t) n - 1; t >= 0; t--)
-        if (prob(logp[t]) > 0.0) return (int32_t) t;
+    /* rounding left no partial sum above the target: the largest t with p > 0, which is `last`
+     * unless the scanned block had none */
+    for (int64_t t = (int64_t) b * block - 1; last < 0 && t >= 0; t--)
+        if (prob(logp[t]) > 0.0) last = (int32_t) t;
     return last;
 }
 
