@@ -75,13 +75,13 @@ int pipeline_draft_params(uint32_t kind, const char *file, const char *dir, cons
         const char *t = dsp_get_str(d, nd, v, "table");
         if (*t) {
             char *r = config_path_join(dir && *dir ? dir : ".", t);
-            const int fits = r && strlen(r) < sizeof out->table;
+            const int oom = !r, fits = r && strlen(r) < sizeof out->table;
             if (fits) memcpy(out->table, r, strlen(r) + 1);
             free(r);
             if (!fits) {
                 snprintf(err, cap, "%s:%u: draft kind '%s': %s", file, line, name,
-                         r ? "table path too long" : "out of memory");
-                return r ? EXIT_USAGE : EXIT_RUNTIME;
+                         oom ? "out of memory" : "table path too long");
+                return oom ? EXIT_RUNTIME : EXIT_USAGE;
             }
         }
     }
