@@ -217,6 +217,20 @@ Test(cli, ngram_table_problems_are_clear_errors) {
     rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert(strstr(out, "junk.ngt"), "%s", out);
+    /* table paths too long: the value itself (over the parameter limit), and a value that fits
+     * but not once joined to the config's directory; usage errors naming the file and the key */
+    static const struct { size_t n_a; const char *says; } longs[] = {{1100, "'table': value is too long"},
+                                                                      {1010, "table path too long"}};
+    for (size_t k = 0; k < 2; k++) {
+        char yaml[1400] = "strategy: {plugin: chain}\ndraft:\n  kind: ngram\n  params: {table: ";
+        size_t len = strlen(yaml);
+        memset(yaml + len, 'a', longs[k].n_a);
+        strcpy(yaml + len + longs[k].n_a, ".ngt}\n");
+        write_file("t3.yaml", yaml, cfg, sizeof cfg);
+        rc = refhost_run(out, sizeof out, "generate --model %s --config %s --prompt hi", g_model, cfg);
+        cr_assert_eq(rc, 2, "%s", out);
+        cr_assert(strstr(out, "t3.yaml:4") && strstr(out, longs[k].says), "%s", out);
+    }
     rc = refhost_run(out, sizeof out, "ngram-table --out %s/x.ngt", g_dir);
     cr_assert_eq(rc, 2, "%s", out);
     rc = refhost_run(out, sizeof out, "ngram-table --data %s/nodata --out %s/x.ngt", g_dir, g_dir);
